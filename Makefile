@@ -1,0 +1,34 @@
+# The README's commands: `make run` runs the default study, `make test` the test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SNAKEMAKE_ARGS ?=
+
+.PHONY: setup run test lint report clean
+
+setup: $(STAMP)
+
+# torch and torchvision first, pinned, so that pip takes the builds on this machine's disk.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/snakemake --cores all $(SNAKEMAKE_ARGS)
+
+test: setup
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check scripts tests
+	$(BIN)/snakemake --lint
+
+report: setup
+	$(BIN)/snakemake --report report.zip
+
+clean:
+	rm -rf results .snakemake report.zip

@@ -1,0 +1,119 @@
+"""Figures of the label-noise study, drawn with seaborn from the summary Dataset."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from deepstudy.summary import clean_needed  # noqa: E402
+
+
+def reference(summary: xr.Dataset, plots: dict) -> dict:
+    """The batch size, learning rate and clean-set size that figures hold fixed.
+
+    A value set in ``plots`` wins; otherwise the one with the most runs is taken.
+    """
+    ran = summary["test_accuracy"].notnull()
+    chosen = {}
+    for factor in ("batch_size", "lr", "n_clean"):
+        if plots.get(factor) is not None:
+            chosen[factor] = plots[factor]
+        else:
+            counts = ran.sum([d for d in ran.dims if d != factor])
+            chosen[factor] = counts[factor].values[int(np.argmax(counts.values))].item()
+    return chosen
+
+
+def _frame(data: xr.DataArray, name: str) -> pd.DataFrame:
+    return data.rename(name).to_dataframe().reset_index().dropna(subset=[name])
+
+
+def _save(fig: plt.Figure, paths: list[str]) -> None:
+    for path in paths:
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+
+
+def accuracy_vs_alpha(summary: xr.Dataset, plots: dict) -> plt.Figure:
+    """Final and peak clean test accuracy against α, per model (panel) and noise kind (colour)."""
+    ref = reference(summary, plots)
+    fixed = summary.sel(ref)
+    frame = pd.concat(
+        [
+            _frame(fixed["test_accuracy"], "accuracy").assign(measure="final"),
+            _frame(fixed["peak_accuracy"], "accuracy").assign(measure="peak"),
+        ]
+    )
+    grid = sns.relplot(
+        data=frame, x="alpha", y="accuracy", hue="noise", style="measure", col="model",
+        kind="line", marker="o", errorbar="sd", height=3.5, aspect=1.2,
+    )
+    grid.set(ylim=(0, 1), xlabel="α (noisy examples per clean example)", ylabel="clean test accuracy")
+    _chance_line(grid, summary)
+    grid.figure.suptitle(
+        f"Accuracy vs label noise (batch {ref['batch_size']}, lr {ref['lr']}, "
+        f"{ref['n_clean']} clean; mean ± sd over seeds)", y=1.04,
+    )
+    return grid.figure
+
+
+def batch_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
+    """Final clean test accuracy against α for every batch size, per noise kind with runs."""
+    ref = reference(summary, plots)
+    fixed = summary["test_accuracy"].sel(lr=ref["lr"], n_clean=ref["n_clean"])
+    frame = _frame(fixed, "accuracy")
+    grid = sns.relplot(
+        data=frame, x="alpha", y="accuracy", hue="batch_size", col="noise", row="model",
+        kind="line", marker="o", errorbar="sd", palette="viridis", height=3.5, aspect=1.2,
+    )
+    grid.set(ylim=(0, 1), xlabel="α (noisy examples per clean example)", ylabel="clean test accuracy")
+    _chance_line(grid, summary)
+    grid.figure.suptitle(f"Batch size under label noise (lr {ref['lr']}, {ref['n_clean']} clean)", y=1.04)
+    return grid.figure
+
+
+def clean_examples_needed(summary: xr.Dataset, plots: dict) -> plt.Figure:
+    """Clean examples needed to reach the target accuracy against α (seed-mean accuracy)."""
+    ref = reference(summary, plots)
+    target = plots["target_accuracy"]
+    accuracy = summary["test_accuracy"].sel(batch_size=ref["batch_size"], lr=ref["lr"])
+    needed = clean_needed(accuracy.mean("seed"), target)
+    frame = _frame(needed, "clean_needed")
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    if frame.empty:
+        ax.text(0.5, 0.5, f"no clean-set size reaches accuracy {target}", ha="center",
+                transform=ax.transAxes)
+    else:
+        sns.lineplot(data=frame, x="alpha", y="clean_needed", hue="noise", style="model",
+                     marker="o", ax=ax)
+    ax.set(xlabel="α (noisy examples per clean example)", ylabel="clean examples needed",
+           title=f"Clean examples to reach accuracy {target}\n(batch {ref['batch_size']}, lr {ref['lr']})")
+    ax.set_yscale("log")
+    return fig
+
+
+def _chance_line(grid: sns.FacetGrid, summary: xr.Dataset) -> None:
+    num_classes = summary.attrs.get("num_classes", 10)
+    for ax in grid.axes.flat:
+        ax.axhline(1 / num_classes, color="grey", linestyle=":", linewidth=1)
+
+
+FIGURES = {
+    "accuracy_vs_alpha": accuracy_vs_alpha,
+    "batch_size": batch_size_effect,
+    "clean_needed": clean_examples_needed,
+}
+
+
+def draw_all(summary: xr.Dataset, plots: dict, outputs: dict[str, list[str]]) -> None:
+    """Draw every figure of :data:`FIGURES` into its output files (PNG and PDF)."""
+    sns.set_theme(style="whitegrid", context="paper")
+    for name, draw in FIGURES.items():
+        _save(draw(summary, plots), outputs[name])

@@ -1,0 +1,33 @@
+"""Glue for the rule scripts: send output to the rule's log, turn expected errors into one line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from deepstudy.data import DatasetUnavailableError
+
+#: Errors caused by the user's input or environment; they get one line, not a traceback.
+EXPECTED_ERRORS = (DatasetUnavailableError, FileNotFoundError)
+
+
+@contextmanager
+def rule_log(path: str) -> Iterator[None]:
+    """Write stdout and stderr (progress bars, warnings) to ``path`` while the block runs.
+
+    An expected error is reported as one line, in the log and on the terminal, and the script
+    exits with status 1 so that Snakemake removes the job's outputs.
+    """
+    terminal_out, terminal_err = sys.stdout, sys.stderr
+    with open(path, "w", buffering=1) as log:
+        sys.stdout = sys.stderr = log
+        try:
+            yield
+        except EXPECTED_ERRORS as error:
+            message = f"error: {error}"
+            print(message, file=log)
+            print(message, file=terminal_err)
+            raise SystemExit(1) from None
+        finally:
+            sys.stdout, sys.stderr = terminal_out, terminal_err
