@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from deepstudy import noise
+from deepstudy import trainset
 from deepstudy.data import Tensors
 from deepstudy.training import RunSpec, history_arrays, train_run
 
@@ -47,8 +47,8 @@ def train_job(
     curves, losses, diverged, seconds = [], [], [], []
     paths = iter(checkpoint_paths)
     for spec, plan in zip(specs, plans, strict=True):
-        source = noise.source_images(plan, data.input_shape, source_x)
-        images, index, labels = noise.training_set(plan, data.train_x, source)
+        source = trainset.source_images(plan, data.input_shape, source_x)
+        images, index, labels = trainset.training_set(plan, data.train_x, source)
         started = time.perf_counter()
         result = train_run(
             spec,

@@ -6,10 +6,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from deepstudy.data import DatasetUnavailableError
+from deepstudy.errors import StudyInputError
 
 #: Errors caused by the user's input or environment; they get one line, not a traceback.
-EXPECTED_ERRORS = (DatasetUnavailableError, FileNotFoundError)
+EXPECTED_ERRORS = (StudyInputError, FileNotFoundError)
 
 
 @contextmanager

@@ -1,0 +1,145 @@
+"""Config validation: defaults, and one-line errors that name the offending key."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from deepstudy.config import ConfigError, load_schema, runs, validate
+
+
+@pytest.fixture(scope="module")
+def schema(repo):
+    return load_schema(repo / "workflow" / "schemas" / "config.schema.yaml")
+
+
+@pytest.fixture
+def config(repo):
+    with open(repo / "tests" / "data" / "tiny.yaml") as handle:
+        return yaml.safe_load(handle)
+
+
+def set_key(config: dict, path: list, value) -> dict:
+    target = config
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return config
+
+
+def test_the_shipped_configs_validate_and_get_defaults(repo, schema):
+    for path in [repo / "config" / "config.yaml", *sorted((repo / "config" / "paper").glob("*.yaml"))]:
+        with open(path) as handle:
+            config = validate(yaml.safe_load(handle), schema)
+        assert config["noise"]["training"]["optimizer"] in ("sgd", "adam")
+        assert "delta" in config["noise"]["structured"]
+
+
+def test_defaults_are_filled_in(config, schema):
+    validate(config, schema)
+    assert config["noise"]["training"]["momentum"] == 0.9
+    assert config["datasets"]["mnist1d"]["train_split"] == 0.8
+    assert config["models"]["mlp"]["init"] == "he"
+    assert config["noise"]["plots"]["lr"] is None
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key"),
+    [
+        (["noise", "dataset"], "mnist2d", "noise.dataset"),
+        (["noise", "dataset"], 3, "noise.dataset"),
+        (["noise", "grid", 0, "alpha"], [0, -1], "noise.grid[0].alpha[1]"),
+        (["noise", "grid", 1, "noise"], ["uniform", "gaussian"], "noise.grid[1].noise[1]"),
+        (["noise", "grid", 0, "n_clean"], "100", "noise.grid[0].n_clean"),
+        (["noise", "grid", 0, "lr"], [0], "noise.grid[0].lr[0]"),
+        (["noise", "training", "epochs"], "ten", "noise.training.epochs"),
+        (["noise", "training", "optimizer"], "rmsprop", "noise.training.optimizer"),
+        (["noise", "structured", "delta"], 1.5, "noise.structured.delta"),
+        (["device"], "tpu", "device"),
+        (["models", "conv", "channels"], [8, 0], "models.conv.channels[1]"),
+        (["models", "mlp", "architecture"], "transformer", "models.mlp.architecture"),
+    ],
+)
+def test_bad_values_name_their_key(config, schema, path, value, key):
+    with pytest.raises(ConfigError) as caught:
+        validate(set_key(config, path, value), schema)
+    message = str(caught.value)
+    assert message.startswith(f"config key {key}:"), message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("path", "misspelt", "where"),
+    [
+        ([], "nosie", "(top level)"),
+        (["noise"], "alhpa", "noise"),
+        (["noise", "training"], "epoch", "noise.training"),
+        (["noise", "grid", 0], "batchsize", "noise.grid[0]"),
+        (["datasets", "mnist1d"], "samples", "datasets.mnist1d"),
+    ],
+)
+def test_misspelt_keys_are_named(config, schema, path, misspelt, where):
+    target = config
+    for key in path:
+        target = target[key]
+    target[misspelt] = 1
+    with pytest.raises(ConfigError) as caught:
+        validate(config, schema)
+    message = str(caught.value)
+    assert message.startswith(f"config key {where}:") and f"'{misspelt}'" in message, message
+
+
+def test_missing_required_key_is_named(config, schema):
+    del config["noise"]["grid"][0]["seed"]
+    with pytest.raises(ConfigError, match=r"^config key noise\.grid\[0\]: 'seed' is a required"):
+        validate(config, schema)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda c: set_key(c, ["noise", "grid", 0, "model"], ["conv", "vgg"]), "noise.grid[0].model[1]"),
+        (lambda c: set_key(c, ["noise", "grid", 0, "n_clean"], [10**6]), "noise.grid[0].n_clean[0]"),
+        (lambda c: set_key(c, ["noise", "training", "checkpoint_epochs"], [0, 99]),
+         "noise.training.checkpoint_epochs[1]"),
+        (lambda c: set_key(c, ["noise", "source", "images"], "mnist1d"), "noise.source.images"),
+        (lambda c: set_key(c, ["noise", "source", "images"], "cifar10"), "noise.source.images"),
+        (lambda c: set_key(c, ["noise", "plots", "batch_size"], 999), "noise.plots.batch_size"),
+        (lambda c: set_key(c, ["models", "conv"], {"architecture": "resnet18"}), "noise.grid[0].model[0]"),
+    ],
+)
+def test_cross_checks_name_their_key(config, schema, change, key):
+    with pytest.raises(ConfigError) as caught:
+        validate(change(config), schema)
+    assert str(caught.value).startswith(f"config key {key}:"), str(caught.value)
+
+
+def test_runs_are_the_union_of_the_grid_blocks(config, schema):
+    validate(config, schema)
+    grid = copy.deepcopy(config["noise"]["grid"])
+    all_runs = runs(grid + grid)
+    assert len(all_runs) == len(runs(grid))
+    first = grid[0]
+    expected_first_block = 1
+    for factor in ("model", "noise", "alpha", "n_clean", "batch_size", "lr", "seed"):
+        expected_first_block *= len(first[factor])
+    assert all_runs[:expected_first_block] == runs([first])
+
+
+def test_snakemake_stops_before_any_job_on_a_bad_config(repo, config, tmp_path):
+    config["noise"]["grid"][0]["alpha"] = [1, -2]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-s", str(repo / "workflow" / "Snakefile"),
+         "--directory", str(tmp_path), "--configfile", str(path), "--cores", "1"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "config key noise.grid[0].alpha[1]: -2 is less than the minimum of 0" in output
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,128 @@
+"""Dilution plans: exact counts, label statistics, and no test image in training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from deepstudy import noise, trainset
+
+K = 10
+
+
+def labels(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, K, n)
+
+
+@pytest.mark.parametrize(
+    ("alpha", "n_clean"), [(0, 50), (1, 100), (2.5, 33), (0.3, 7), (10, 120), (100, 3), (1.5, 1)]
+)
+@pytest.mark.parametrize("kind", noise.NOISE_KINDS)
+def test_plan_has_exactly_round_alpha_n_clean_noisy_examples(alpha, n_clean, kind):
+    plan = noise.dilute(labels(500), K, n_clean, alpha, kind, seed=1, source_size=40)
+    expected = round(alpha * n_clean)
+    assert int(plan["is_noisy"].sum()) == expected
+    assert plan.sizes["example"] == n_clean + expected
+    assert plan.attrs["n_noisy"] == expected
+    for key in ("alpha", "noise", "n_clean", "num_classes", "seed"):
+        assert key in plan.attrs
+    for variable in ("source_index", "label", "is_noisy"):
+        assert plan[variable].dims == ("example",)
+
+
+def test_clean_examples_are_distinct_and_keep_their_labels():
+    train_y = labels(1000)
+    plan = noise.dilute(train_y, K, 300, 2, "uniform", seed=3)
+    clean = plan.where(~plan["is_noisy"], drop=True)
+    index = clean["source_index"].values.astype(int)
+    assert len(np.unique(index)) == 300
+    np.testing.assert_array_equal(clean["label"].values, train_y[index])
+
+
+def test_uniform_noisy_labels_are_uniform_and_images_avoid_the_clean_subset():
+    train_y = labels(2000)
+    plan = noise.dilute(train_y, K, 200, 100, "uniform", seed=4)
+    noisy = plan["is_noisy"].values
+    counts = np.bincount(plan["label"].values[noisy], minlength=K)
+    expected = noisy.sum() / K
+    assert np.all(np.abs(counts - expected) < 5 * np.sqrt(expected))
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < 30  # 9 degrees of freedom: p < 0.001 beyond this
+    clean_index = set(plan["source_index"].values[~noisy].tolist())
+    assert clean_index.isdisjoint(plan["source_index"].values[noisy].tolist())
+    # uniform labels disagree with the image's class about (K - 1) / K of the time
+    agree = (plan["label"].values[noisy] == plan["original_label"].values[noisy]).mean()
+    assert abs(agree - 1 / K) < 0.01
+
+
+@pytest.mark.parametrize("delta", [0.0, 0.3, 0.5, 0.9])
+def test_structured_labels_favour_the_confusing_class_with_probability_delta(delta):
+    train_y = labels(3000)
+    plan = noise.dilute(train_y, K, 500, 40, "structured", seed=5, delta=delta)
+    noisy = plan["is_noisy"].values
+    sigma = np.asarray(plan.attrs["confusion_map"])
+    original = train_y[plan["source_index"].values[noisy]]
+    to_confusing = (plan["label"].values[noisy] == sigma[original]).mean()
+    expected = delta + (1 - delta) / K
+    assert abs(to_confusing - expected) < 0.01
+    assert plan.attrs["delta"] == delta
+    assert np.all(sigma != np.arange(K))
+
+
+def test_structured_accepts_an_explicit_confusion_map():
+    sigma = [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
+    plan = noise.dilute(labels(500), K, 100, 5, "structured", seed=0, delta=1.0, sigma=sigma)
+    noisy = plan["is_noisy"].values
+    assert np.all(plan["label"].values[noisy] == 9 - plan["original_label"].values[noisy])
+
+
+def test_source_noise_draws_every_noisy_image_from_the_source():
+    plan = noise.dilute(labels(500), K, 100, 3, "source", seed=6, source="random", source_size=50)
+    noisy = plan["is_noisy"].values
+    assert plan["from_source"].values[noisy].all() and not plan["from_source"].values[~noisy].any()
+    assert plan["source_index"].values[noisy].max() < 50
+    assert plan.attrs["source"] == "random"
+
+
+def test_training_set_never_contains_a_test_image(mnist1d_small):
+    from deepstudy.data import Tensors
+
+    tensors = Tensors(mnist1d_small)
+    train_y = mnist1d_small["train_y"].values
+    for kind in ("uniform", "structured"):
+        plan = noise.dilute(train_y, K, 800, 20, kind, seed=2)
+        images, index, labels_ = trainset.training_set(plan, tensors.train_x)
+        used = images[index]
+        assert used.shape[0] == plan.sizes["example"]
+        # every example's image is a training image, and no test image appears in training
+        matches = torch.cdist(used.flatten(1)[:2000], tensors.test_x.flatten(1)).min(dim=1).values
+        assert float(matches.min()) > 1e-3
+        assert torch.equal(labels_, torch.from_numpy(plan["label"].values))
+
+
+def test_source_images_are_appended_after_the_training_images():
+    train_x = torch.zeros(30, 1, 8)
+    plan = noise.dilute(labels(30), K, 10, 2, "source", seed=0, source="random", source_size=5)
+    plan.attrs["source_seed"] = 11
+    source = trainset.source_images(plan, (1, 8), None)
+    images, index, _ = trainset.training_set(plan, train_x, source)
+    noisy = torch.from_numpy(plan["is_noisy"].values)
+    assert images.shape == (35, 1, 8)
+    assert bool((index[noisy] >= 30).all()) and bool((index[~noisy] < 30).all())
+    torch.testing.assert_close(images[30:], trainset.random_images(5, (1, 8), 11))
+
+
+def test_match_shape_turns_colour_images_into_grey_ones():
+    colour = torch.rand(4, 3, 32, 32)
+    grey = trainset.match_shape(colour, (1, 28, 28))
+    assert grey.shape == (4, 1, 28, 28)
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="alpha"):
+        noise.dilute(labels(10), K, 5, -1, "uniform", seed=0)
+    with pytest.raises(ValueError, match="n_clean"):
+        noise.dilute(labels(10), K, 11, 1, "uniform", seed=0)
+    with pytest.raises(ValueError, match="noise kind"):
+        noise.dilute(labels(10), K, 5, 1, "gaussian", seed=0)

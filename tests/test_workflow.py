@@ -1,0 +1,154 @@
+"""End to end: the tiny study through Snakemake, then dry runs, reruns, stores and lint."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(repo: Path, workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable, "-m", "snakemake", "-s", str(repo / "workflow" / "Snakefile"),
+        "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2",
+        *args,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run, as rule -> count."""
+    table = output.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+@pytest.fixture(scope="module")
+def study(repo, tmp_path_factory):
+    """The tiny study, run once for all tests of this module."""
+    workdir = tmp_path_factory.mktemp("study")
+    config = yaml.safe_load((repo / "tests" / "data" / "tiny.yaml").read_text())
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake(repo, workdir)
+    return workdir, config
+
+
+def test_a_finished_study_has_nothing_left_to_do(repo, study):
+    workdir, _ = study
+    result = snakemake(repo, workdir, "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_every_store_opens_with_xarray(study):
+    workdir, _ = study
+    stores = sorted((workdir / "results").rglob("*.zarr"))
+    assert len(stores) > 5
+    for path in stores:
+        ds = xr.open_zarr(path)
+        assert "git_commit" in ds.attrs and "package_versions" in ds.attrs and "config" in ds.attrs
+
+
+def test_every_plan_is_complete_and_exact(study):
+    workdir, config = study
+    plans = sorted((workdir / "results" / "noise" / "plans").rglob("*.zarr"))
+    assert plans
+    for path in plans:
+        plan = xr.open_zarr(path)
+        for variable in ("source_index", "label", "is_noisy"):
+            assert plan[variable].dims == ("example",)
+        for attribute in ("alpha", "noise", "n_clean", "num_classes", "seed"):
+            assert attribute in plan.attrs
+        expected = round(plan.attrs["alpha"] * plan.attrs["n_clean"])
+        assert int(plan["is_noisy"].sum()) == expected
+        if plan.attrs["noise"] == "structured":
+            assert plan.attrs["delta"] == config["noise"]["structured"]["delta"]
+
+
+def test_summary_has_the_swept_dimensions(study):
+    workdir, config = study
+    summary = xr.open_zarr(workdir / "results" / "noise" / "summary.zarr")
+    for dim in ("model", "noise", "alpha", "batch_size", "lr", "n_clean", "seed", "epoch"):
+        assert dim in summary.dims
+    assert summary.sizes["epoch"] == config["noise"]["training"]["epochs"]
+    assert set(summary["test_accuracy"].dims) == {"model", "noise", "alpha", "batch_size", "lr", "n_clean", "seed"}
+    ran = int(summary["test_accuracy"].notnull().sum())
+    from deepstudy.config import runs
+    assert ran == len(runs(config["noise"]["grid"]))
+    accuracy = summary["test_accuracy"].values
+    assert np.nanmin(accuracy) >= 0 and np.nanmax(accuracy) <= 1
+    assert summary["accuracy_curve"].attrs["units"] == "fraction"
+
+
+def test_figures_and_checkpoints_exist(study):
+    workdir, config = study
+    for name in ("accuracy_vs_alpha", "batch_size", "clean_needed"):
+        for ext in ("png", "pdf"):
+            assert (workdir / "results" / "figures" / "noise" / f"{name}.{ext}").stat().st_size > 1000
+    checkpoints = list((workdir / "results" / "noise" / "runs").rglob("epoch*.pt"))
+    from deepstudy.config import runs
+    assert len(checkpoints) == len(runs(config["noise"]["grid"])) * len(
+        config["noise"]["training"]["checkpoint_epochs"]
+    )
+    assert not list((workdir / "results").rglob("*.resume.pt"))
+
+
+def test_logs_are_free_of_warnings(study):
+    workdir, _ = study
+    for log in (workdir / "results" / "logs").rglob("*.log"):
+        assert "Warning" not in log.read_text(), log
+
+
+def test_changing_delta_reruns_only_structured_jobs(repo, study, tmp_path):
+    workdir, config = study
+    from deepstudy.config import runs
+    grid_runs = runs(config["noise"]["grid"])
+    structured = [r for r in grid_runs if r["noise"] == "structured"]
+    plans = {(r["alpha"], r["n_clean"], r["seed"]) for r in structured}
+    changed = yaml.safe_load(yaml.safe_dump(config))
+    changed["noise"]["structured"]["delta"] = 0.9
+    (workdir / "config.yaml").write_text(yaml.safe_dump(changed))
+    try:
+        counts = job_counts(snakemake(repo, workdir, "-n").stdout)
+    finally:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    assert counts == {
+        "dilute_labels": len(plans),
+        "train": len(structured),
+        "collect_noise": 1,
+        "plot_noise": 1,
+        "all": 1,
+    }
+
+
+def test_lint_is_clean(repo, study):
+    workdir, _ = study
+    result = snakemake(repo, workdir, "--lint", check=False)
+    output = result.stdout + result.stderr
+    assert "Lints for" not in output, output
+    assert result.returncode == 0, output
+
+
+def test_missing_dataset_fails_cleanly_without_partial_store(repo, tmp_path):
+    config = yaml.safe_load((repo / "tests" / "data" / "tiny.yaml").read_text())
+    config["data_root"] = str(tmp_path / "empty")
+    config["datasets"]["mnist"] = {"download": False}
+    config["noise"]["dataset"] = "mnist"
+    config["noise"]["grid"] = config["noise"]["grid"][:1]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(repo, tmp_path, "results/datasets/mnist.zarr/zarr.json", check=False)
+    assert result.returncode != 0
+    log = (tmp_path / "results" / "logs" / "prepare_dataset" / "mnist.log").read_text()
+    assert log.count("\n") == 1 and str(tmp_path / "empty") in log
+    assert "MNIST/raw/train-images-idx3-ubyte" in log
+    assert not (tmp_path / "results" / "datasets" / "mnist.zarr").exists()
+    assert not list((tmp_path / "results" / "datasets").glob(".*partial"))
