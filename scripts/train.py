@@ -1,7 +1,6 @@
 """Rule train: train the job's runs on their dilution plans; metrics to Zarr, checkpoints to .pt."""
 
 import torch
-
 from deepstudy import data, jobs, store
 from deepstudy.runner import rule_log
 from deepstudy.training import pick_device

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 import yaml
-
 from deepstudy.config import ConfigError, load_schema, runs, validate
 
 
@@ -32,7 +31,10 @@ def set_key(config: dict, path: list, value) -> dict:
 
 
 def test_the_shipped_configs_validate_and_get_defaults(repo, schema):
-    for path in [repo / "config" / "config.yaml", *sorted((repo / "config" / "paper").glob("*.yaml"))]:
+    for path in [
+        repo / "config" / "config.yaml",
+        *sorted((repo / "config" / "paper").glob("*.yaml")),
+    ]:
         with open(path) as handle:
             config = validate(yaml.safe_load(handle), schema)
         assert config["noise"]["training"]["optimizer"] in ("sgd", "adam")
@@ -102,14 +104,25 @@ def test_missing_required_key_is_named(config, schema):
 @pytest.mark.parametrize(
     ("change", "key"),
     [
-        (lambda c: set_key(c, ["noise", "grid", 0, "model"], ["conv", "vgg"]), "noise.grid[0].model[1]"),
-        (lambda c: set_key(c, ["noise", "grid", 0, "n_clean"], [10**6]), "noise.grid[0].n_clean[0]"),
-        (lambda c: set_key(c, ["noise", "training", "checkpoint_epochs"], [0, 99]),
-         "noise.training.checkpoint_epochs[1]"),
+        (
+            lambda c: set_key(c, ["noise", "grid", 0, "model"], ["conv", "vgg"]),
+            "noise.grid[0].model[1]",
+        ),
+        (
+            lambda c: set_key(c, ["noise", "grid", 0, "n_clean"], [10**6]),
+            "noise.grid[0].n_clean[0]",
+        ),
+        (
+            lambda c: set_key(c, ["noise", "training", "checkpoint_epochs"], [0, 99]),
+            "noise.training.checkpoint_epochs[1]",
+        ),
         (lambda c: set_key(c, ["noise", "source", "images"], "mnist1d"), "noise.source.images"),
         (lambda c: set_key(c, ["noise", "source", "images"], "cifar10"), "noise.source.images"),
         (lambda c: set_key(c, ["noise", "plots", "batch_size"], 999), "noise.plots.batch_size"),
-        (lambda c: set_key(c, ["models", "conv"], {"architecture": "resnet18"}), "noise.grid[0].model[0]"),
+        (
+            lambda c: set_key(c, ["models", "conv"], {"architecture": "resnet18"}),
+            "noise.grid[0].model[0]",
+        ),
     ],
 )
 def test_cross_checks_name_their_key(config, schema, change, key):
@@ -135,9 +148,23 @@ def test_snakemake_stops_before_any_job_on_a_bad_config(repo, config, tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config))
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "-s", str(repo / "workflow" / "Snakefile"),
-         "--directory", str(tmp_path), "--configfile", str(path), "--cores", "1"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "-s",
+            str(repo / "workflow" / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(path),
+            "--cores",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     output = result.stdout + result.stderr

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from deepstudy import data, store
 
 
@@ -54,7 +53,18 @@ def write_cifar10(root: Path, per_batch: int = 4, seed: int = 0):
         with open(folder / name, "wb") as handle:
             pickle.dump({"data": rows, "labels": labels, "batch_label": name}, handle, protocol=2)
         batches[name] = (rows, labels)
-    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    names = [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ]
     with open(folder / "batches.meta", "wb") as handle:
         pickle.dump({"label_names": names, "num_vis": 3072}, handle, protocol=2)
     return batches

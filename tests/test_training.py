@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from deepstudy import models, noise, trainset
 from deepstudy.data import Tensors
 from deepstudy.training import RunSpec, train_run
@@ -26,8 +25,9 @@ def tiny(mnist1d_small):
 
 def train(tiny, spec, **kwargs):
     tensors, images, index, labels = tiny
-    return train_run(spec, images, index, labels, tensors.test_x, tensors.test_y, 10,
-                     progress=False, **kwargs)
+    return train_run(
+        spec, images, index, labels, tensors.test_x, tensors.test_y, 10, progress=False, **kwargs
+    )
 
 
 @pytest.mark.parametrize(("init", "variance"), [("he", 2.0), ("lecun", 1.0)])
@@ -43,7 +43,7 @@ def test_models_take_1d_and_2d_inputs_and_repeat_from_a_seed():
         net = models.build_model(CONV, shape, 10, seed=3)
         assert net(torch.zeros(2, *shape)).shape == (2, 10)
         again = models.build_model(CONV, shape, 10, seed=3)
-        assert all(torch.equal(a, b) for a, b in zip(net.parameters(), again.parameters()))
+        assert all(torch.equal(a, b) for a, b in zip(net.parameters(), again.parameters(), strict=True))
     resnet = models.build_model({"architecture": "resnet18", "init": "he"}, (3, 32, 32), 10, seed=0)
     assert resnet(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
     with pytest.raises(ValueError, match="C, H, W"):
@@ -69,8 +69,16 @@ def test_training_is_bitwise_repeatable_and_seed_dependent(tiny):
 
 
 def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tiny, tmp_path):
-    spec = RunSpec("mlp", MLP, seed=4, lr=0.05, batch_size=50, epochs=4,
-                   epoch_examples=700, checkpoint_epochs=(0, 1, 4))
+    spec = RunSpec(
+        "mlp",
+        MLP,
+        seed=4,
+        lr=0.05,
+        batch_size=50,
+        epochs=4,
+        epoch_examples=700,
+        checkpoint_epochs=(0, 1, 4),
+    )
     uninterrupted = train(tiny, spec)
 
     def kill_after_second_epoch(epoch, result):

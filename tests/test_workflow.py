@@ -17,8 +17,17 @@ pytestmark = pytest.mark.slow
 
 def snakemake(repo: Path, workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     command = [
-        sys.executable, "-m", "snakemake", "-s", str(repo / "workflow" / "Snakefile"),
-        "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2",
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(repo / "workflow" / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
         *args,
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
@@ -80,9 +89,18 @@ def test_summary_has_the_swept_dimensions(study):
     for dim in ("model", "noise", "alpha", "batch_size", "lr", "n_clean", "seed", "epoch"):
         assert dim in summary.dims
     assert summary.sizes["epoch"] == config["noise"]["training"]["epochs"]
-    assert set(summary["test_accuracy"].dims) == {"model", "noise", "alpha", "batch_size", "lr", "n_clean", "seed"}
+    assert set(summary["test_accuracy"].dims) == {
+        "model",
+        "noise",
+        "alpha",
+        "batch_size",
+        "lr",
+        "n_clean",
+        "seed",
+    }
     ran = int(summary["test_accuracy"].notnull().sum())
     from deepstudy.config import runs
+
     assert ran == len(runs(config["noise"]["grid"]))
     accuracy = summary["test_accuracy"].values
     assert np.nanmin(accuracy) >= 0 and np.nanmax(accuracy) <= 1
@@ -96,6 +114,7 @@ def test_figures_and_checkpoints_exist(study):
             assert (workdir / "results" / "figures" / "noise" / f"{name}.{ext}").stat().st_size > 1000
     checkpoints = list((workdir / "results" / "noise" / "runs").rglob("epoch*.pt"))
     from deepstudy.config import runs
+
     assert len(checkpoints) == len(runs(config["noise"]["grid"])) * len(
         config["noise"]["training"]["checkpoint_epochs"]
     )
@@ -111,6 +130,7 @@ def test_logs_are_free_of_warnings(study):
 def test_changing_delta_reruns_only_structured_jobs(repo, study, tmp_path):
     workdir, config = study
     from deepstudy.config import runs
+
     grid_runs = runs(config["noise"]["grid"])
     structured = [r for r in grid_runs if r["noise"] == "structured"]
     plans = {(r["alpha"], r["n_clean"], r["seed"]) for r in structured}

@@ -52,10 +52,7 @@ def _message(error: jsonschema.ValidationError) -> str:
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
         if allowed:
-            return (
-                f"config key {key}: unknown key '{unknown[0]}'"
-                f" (allowed: {', '.join(allowed)})"
-            )
+            return f"config key {key}: unknown key '{unknown[0]}' (allowed: {', '.join(allowed)})"
         return f"config key {key}.{unknown[0]}: {error.message}"
     if error.validator == "required":
         return f"config key {key}: {error.message}"
@@ -121,8 +118,7 @@ def _check_noise(config: dict) -> None:
     sigma = study["structured"]["confusion_map"]
     if sigma is not None and (len(sigma) != 10 or max(sigma) >= 10):
         raise ConfigError(
-            "config key noise.structured.confusion_map: must give a class in 0..9 for each of"
-            " the 10 classes"
+            "config key noise.structured.confusion_map: must give a class in 0..9 for each of the 10 classes"
         )
     source = study["source"]["images"]
     if source == dataset:

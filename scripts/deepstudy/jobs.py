@@ -85,8 +85,12 @@ def train_job(
     factors = [run.get("factors", {}) for run in runs]
     for key in factors[0]:
         metrics.coords[key] = ("run", [f[key] for f in factors])
-    metrics["accuracy_curve"].attrs.update(units="fraction", description="clean test accuracy after each epoch")
-    metrics["train_loss"].attrs.update(units="nats", description="mean cross-entropy over the epoch's batches")
+    metrics["accuracy_curve"].attrs.update(
+        units="fraction", description="clean test accuracy after each epoch"
+    )
+    metrics["train_loss"].attrs.update(
+        units="nats", description="mean cross-entropy over the epoch's batches"
+    )
     metrics["diverged"].attrs["description"] = "the training loss turned NaN or infinite"
     metrics["train_seconds"].attrs["units"] = "s"
     for spec in specs:

@@ -92,9 +92,7 @@ def initialise(net: nn.Module, init: str, generator: torch.Generator) -> None:
                 module.bias.zero_()
 
 
-def build_model(
-    spec: dict, input_shape: tuple[int, ...], num_classes: int, seed: int
-) -> nn.Module:
+def build_model(spec: dict, input_shape: tuple[int, ...], num_classes: int, seed: int) -> nn.Module:
     """The network described by a model ``spec`` from the config, initialised from ``seed``.
 
     The same spec, shape and seed give bitwise the same weights; the global RNG is left untouched.
@@ -105,9 +103,7 @@ def build_model(
         if architecture == "mlp":
             net = mlp(math.prod(input_shape), spec["depth"], spec["width"], num_classes)
         elif architecture == "conv":
-            net = conv_net(
-                input_shape, spec["channels"], spec["kernel_size"], spec["hidden"], num_classes
-            )
+            net = conv_net(input_shape, spec["channels"], spec["kernel_size"], spec["hidden"], num_classes)
         elif architecture == "resnet18":
             net = resnet18(input_shape, num_classes)
         else:

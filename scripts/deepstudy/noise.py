@@ -87,9 +87,15 @@ def dilute(
         {
             "source_index": ("example", np.concatenate([clean, noisy_index]).astype(np.int64)),
             "label": ("example", np.concatenate([train_y[clean], noisy_label]).astype(np.int64)),
-            "is_noisy": ("example", np.concatenate([np.zeros(n_clean, bool), np.ones(n_noisy, bool)])),
+            "is_noisy": (
+                "example",
+                np.concatenate([np.zeros(n_clean, bool), np.ones(n_noisy, bool)]),
+            ),
             "from_source": ("example", np.concatenate([np.zeros(n_clean, bool), from_source])),
-            "original_label": ("example", np.concatenate([train_y[clean], original]).astype(np.int64)),
+            "original_label": (
+                "example",
+                np.concatenate([train_y[clean], original]).astype(np.int64),
+            ),
         },
         attrs=attrs,
     )

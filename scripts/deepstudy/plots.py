@@ -52,14 +52,24 @@ def accuracy_vs_alpha(summary: xr.Dataset, plots: dict) -> plt.Figure:
         ]
     )
     grid = sns.relplot(
-        data=frame, x="alpha", y="accuracy", hue="noise", style="measure", col="model",
-        kind="line", marker="o", errorbar="sd", height=3.5, aspect=1.2,
+        data=frame,
+        x="alpha",
+        y="accuracy",
+        hue="noise",
+        style="measure",
+        col="model",
+        kind="line",
+        marker="o",
+        errorbar="sd",
+        height=3.5,
+        aspect=1.2,
     )
     grid.set(ylim=(0, 1), xlabel="α (noisy examples per clean example)", ylabel="clean test accuracy")
     _chance_line(grid, summary)
     grid.figure.suptitle(
         f"Accuracy vs label noise (batch {ref['batch_size']}, lr {ref['lr']}, "
-        f"{ref['n_clean']} clean; mean ± sd over seeds)", y=1.04,
+        f"{ref['n_clean']} clean; mean ± sd over seeds)",
+        y=1.04,
     )
     return grid.figure
 
@@ -70,8 +80,18 @@ def batch_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
     fixed = summary["test_accuracy"].sel(lr=ref["lr"], n_clean=ref["n_clean"])
     frame = _frame(fixed, "accuracy")
     grid = sns.relplot(
-        data=frame, x="alpha", y="accuracy", hue="batch_size", col="noise", row="model",
-        kind="line", marker="o", errorbar="sd", palette="viridis", height=3.5, aspect=1.2,
+        data=frame,
+        x="alpha",
+        y="accuracy",
+        hue="batch_size",
+        col="noise",
+        row="model",
+        kind="line",
+        marker="o",
+        errorbar="sd",
+        palette="viridis",
+        height=3.5,
+        aspect=1.2,
     )
     grid.set(ylim=(0, 1), xlabel="α (noisy examples per clean example)", ylabel="clean test accuracy")
     _chance_line(grid, summary)
@@ -88,13 +108,20 @@ def clean_examples_needed(summary: xr.Dataset, plots: dict) -> plt.Figure:
     frame = _frame(needed, "clean_needed")
     fig, ax = plt.subplots(figsize=(5, 3.5))
     if frame.empty:
-        ax.text(0.5, 0.5, f"no clean-set size reaches accuracy {target}", ha="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            f"no clean-set size reaches accuracy {target}",
+            ha="center",
+            transform=ax.transAxes,
+        )
     else:
-        sns.lineplot(data=frame, x="alpha", y="clean_needed", hue="noise", style="model",
-                     marker="o", ax=ax)
-    ax.set(xlabel="α (noisy examples per clean example)", ylabel="clean examples needed",
-           title=f"Clean examples to reach accuracy {target}\n(batch {ref['batch_size']}, lr {ref['lr']})")
+        sns.lineplot(data=frame, x="alpha", y="clean_needed", hue="noise", style="model", marker="o", ax=ax)
+    ax.set(
+        xlabel="α (noisy examples per clean example)",
+        ylabel="clean examples needed",
+        title=f"Clean examples to reach accuracy {target}\n(batch {ref['batch_size']}, lr {ref['lr']})",
+    )
     ax.set_yscale("log")
     return fig
 

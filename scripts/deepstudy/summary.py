@@ -32,8 +32,12 @@ def collect(metrics: list[xr.Dataset]) -> xr.Dataset:
         },
         attrs={"num_classes": int(metrics[0].attrs["num_classes"])},
     )
-    summary["test_accuracy"].attrs.update(units="fraction", description="clean test accuracy after the last epoch")
-    summary["peak_accuracy"].attrs.update(units="fraction", description="best clean test accuracy over the epochs")
+    summary["test_accuracy"].attrs.update(
+        units="fraction", description="clean test accuracy after the last epoch"
+    )
+    summary["peak_accuracy"].attrs.update(
+        units="fraction", description="best clean test accuracy over the epochs"
+    )
     summary["peak_epoch"].attrs.update(units="epoch", description="epoch of the best clean test accuracy")
     summary["accuracy_curve"].attrs.update(metrics[0]["accuracy_curve"].attrs)
     summary["train_loss"].attrs.update(metrics[0]["train_loss"].attrs)

@@ -114,9 +114,7 @@ def steps_per_epoch(n: int, batch_size: int, epoch_examples: int | None) -> int:
 
 def make_optimizer(spec: RunSpec, params) -> torch.optim.Optimizer:
     if spec.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
-        )
+        return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
     if spec.optimizer == "adam":
         return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
     raise ValueError(f"unknown optimizer '{spec.optimizer}', expected one of {OPTIMIZERS}")
