@@ -121,7 +121,7 @@ def test_missing_required_key_is_named(config, schema):
         (lambda c: set_key(c, ["noise", "plots", "batch_size"], 999), "noise.plots.batch_size"),
         (
             lambda c: set_key(c, ["models", "conv"], {"architecture": "resnet18"}),
-            "noise.grid[0].model[0]",
+            "noise.grid[1].model[0]",
         ),
     ],
 )
@@ -170,3 +170,22 @@ def test_snakemake_stops_before_any_job_on_a_bad_config(repo, config, tmp_path):
     output = result.stdout + result.stderr
     assert "config key noise.grid[0].alpha[1]: -2 is less than the minimum of 0" in output
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda c: c.pop("models"), "(top level)"),
+        (lambda c: set_key(c, ["noise", "grid"], {"model": ["mlp"]}), "noise.grid"),
+        (lambda c: set_key(c, ["noise", "grid", 0, "batch_size"], [0]), "noise.grid[0].batch_size[0]"),
+        (lambda c: set_key(c, ["noise", "grid", 0, "model"], "mlp"), "noise.grid[0].model"),
+        (lambda c: set_key(c, ["noise", "training", "epoch_examples"], 0), "noise.training.epoch_examples"),
+        (lambda c: set_key(c, ["datasets", "svhn"], {}), "datasets"),
+        (lambda c: set_key(c, ["datasets", "mnist1d", "train_split"], 1.0), "datasets.mnist1d.train_split"),
+    ],
+)
+def test_more_malformed_configs_name_their_key(config, schema, change, key):
+    change(config)
+    with pytest.raises(ConfigError) as caught:
+        validate(config, schema)
+    assert str(caught.value).startswith(f"config key {key}:"), str(caught.value)
