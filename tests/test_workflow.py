@@ -150,6 +150,12 @@ def test_changing_delta_reruns_only_structured_jobs(repo, study, tmp_path):
     }
 
 
+def test_report_builds_offline(repo, study):
+    workdir, _ = study
+    snakemake(repo, workdir, "--report", str(workdir / "report.zip"))
+    assert (workdir / "report.zip").stat().st_size > 10000
+
+
 def test_lint_is_clean(repo, study):
     workdir, _ = study
     result = snakemake(repo, workdir, "--lint", check=False)

@@ -35,6 +35,12 @@ def _frame(data: xr.DataArray, name: str) -> pd.DataFrame:
     return data.rename(name).to_dataframe().reset_index().dropna(subset=[name])
 
 
+def _swept(frame: pd.DataFrame, factor: str) -> pd.DataFrame:
+    """Rows of the (model, noise) pairs whose runs take more than one value of ``factor``."""
+    values = frame.groupby(["model", "noise"])[factor].transform("nunique")
+    return frame[values > 1]
+
+
 def _save(fig: plt.Figure, paths: list[str]) -> None:
     for path in paths:
         fig.savefig(path, dpi=150, bbox_inches="tight")
@@ -75,10 +81,15 @@ def accuracy_vs_alpha(summary: xr.Dataset, plots: dict) -> plt.Figure:
 
 
 def batch_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
-    """Final clean test accuracy against α for every batch size, per noise kind with runs."""
+    """Final clean test accuracy against α for every batch size, per model and noise kind.
+
+    Only the (model, noise) pairs run at several batch sizes are drawn, unless there are none.
+    """
     ref = reference(summary, plots)
     fixed = summary["test_accuracy"].sel(lr=ref["lr"], n_clean=ref["n_clean"])
-    frame = _frame(fixed, "accuracy")
+    frame = _swept(_frame(fixed, "accuracy"), "batch_size")
+    if frame.empty:
+        frame = _frame(fixed, "accuracy")
     grid = sns.relplot(
         data=frame,
         x="alpha",
@@ -100,12 +111,16 @@ def batch_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
 
 
 def clean_examples_needed(summary: xr.Dataset, plots: dict) -> plt.Figure:
-    """Clean examples needed to reach the target accuracy against α (seed-mean accuracy)."""
+    """Clean examples needed to reach the target accuracy against α (seed-mean accuracy).
+
+    Only the (model, noise) pairs run at several clean-set sizes are drawn.
+    """
     ref = reference(summary, plots)
     target = plots["target_accuracy"]
     accuracy = summary["test_accuracy"].sel(batch_size=ref["batch_size"], lr=ref["lr"])
+    swept = _swept(_frame(accuracy, "accuracy"), "n_clean")[["model", "noise"]].drop_duplicates()
     needed = clean_needed(accuracy.mean("seed"), target)
-    frame = _frame(needed, "clean_needed")
+    frame = _frame(needed, "clean_needed").merge(swept, on=["model", "noise"])
     fig, ax = plt.subplots(figsize=(5, 3.5))
     if frame.empty:
         ax.text(
