@@ -57,27 +57,15 @@ def accuracy_vs_alpha(summary: xr.Dataset, plots: dict) -> plt.Figure:
             _frame(fixed["peak_accuracy"], "accuracy").assign(measure="peak"),
         ]
     )
-    grid = sns.relplot(
-        data=frame,
-        x="alpha",
-        y="accuracy",
+    return _accuracy_facets(
+        frame,
+        summary,
+        f"Accuracy vs label noise (batch {ref['batch_size']}, lr {ref['lr']}, "
+        f"{ref['n_clean']} clean; mean ± sd over seeds)",
         hue="noise",
         style="measure",
         col="model",
-        kind="line",
-        marker="o",
-        errorbar="sd",
-        height=3.5,
-        aspect=1.2,
     )
-    grid.set(ylim=(0, 1), xlabel="α (noisy examples per clean example)", ylabel="clean test accuracy")
-    _chance_line(grid, summary)
-    grid.figure.suptitle(
-        f"Accuracy vs label noise (batch {ref['batch_size']}, lr {ref['lr']}, "
-        f"{ref['n_clean']} clean; mean ± sd over seeds)",
-        y=1.04,
-    )
-    return grid.figure
 
 
 def batch_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
@@ -90,24 +78,15 @@ def batch_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
     frame = _swept(_frame(fixed, "accuracy"), "batch_size")
     if frame.empty:
         frame = _frame(fixed, "accuracy")
-    grid = sns.relplot(
-        data=frame,
-        x="alpha",
-        y="accuracy",
+    return _accuracy_facets(
+        frame,
+        summary,
+        f"Batch size under label noise (lr {ref['lr']}, {ref['n_clean']} clean)",
         hue="batch_size",
         col="noise",
         row="model",
-        kind="line",
-        marker="o",
-        errorbar="sd",
         palette="viridis",
-        height=3.5,
-        aspect=1.2,
     )
-    grid.set(ylim=(0, 1), xlabel="α (noisy examples per clean example)", ylabel="clean test accuracy")
-    _chance_line(grid, summary)
-    grid.figure.suptitle(f"Batch size under label noise (lr {ref['lr']}, {ref['n_clean']} clean)", y=1.04)
-    return grid.figure
 
 
 def clean_examples_needed(summary: xr.Dataset, plots: dict) -> plt.Figure:
@@ -141,10 +120,25 @@ def clean_examples_needed(summary: xr.Dataset, plots: dict) -> plt.Figure:
     return fig
 
 
-def _chance_line(grid: sns.FacetGrid, summary: xr.Dataset) -> None:
-    num_classes = summary.attrs.get("num_classes", 10)
+def _accuracy_facets(frame: pd.DataFrame, summary: xr.Dataset, title: str, **facets) -> plt.Figure:
+    """Accuracy against α in panels, mean ± sd over seeds, with chance as a dotted line."""
+    grid = sns.relplot(
+        data=frame,
+        x="alpha",
+        y="accuracy",
+        kind="line",
+        marker="o",
+        errorbar="sd",
+        height=3.5,
+        aspect=1.2,
+        **facets,
+    )
+    grid.set(ylim=(0, 1), xlabel="α (noisy examples per clean example)", ylabel="clean test accuracy")
+    chance = 1 / summary.attrs.get("num_classes", 10)
     for ax in grid.axes.flat:
-        ax.axhline(1 / num_classes, color="grey", linestyle=":", linewidth=1)
+        ax.axhline(chance, color="grey", linestyle=":", linewidth=1)
+    grid.figure.suptitle(title, y=1.04)
+    return grid.figure
 
 
 FIGURES = {
