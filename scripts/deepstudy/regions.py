@@ -24,7 +24,7 @@ from torch import nn
 DTYPE = torch.float64
 
 
-class RegionCapExceeded(RuntimeError):
+class RegionCapExceededError(RuntimeError):
     """Exact 2D splitting would exceed the configured number of polygons."""
 
 
@@ -319,7 +319,7 @@ def polygons_2d(
 
     Each neuron's zero set is a straight line inside a polygon on which earlier neurons keep their
     signs, so polygons are split by each neuron in turn, batched over all polygons of all planes.
-    Raises :class:`RegionCapExceeded` rather than truncating when more than ``max_polygons`` arise.
+    Raises :class:`RegionCapExceededError` rather than truncating when more than ``max_polygons`` arise.
     """
     n = len(anchors)
     device = anchors.device
@@ -344,7 +344,7 @@ def polygons_2d(
                 continue
             which = cut.nonzero().squeeze(1)
             if len(plane) + len(which) > max_polygons:
-                raise RegionCapExceeded(
+                raise RegionCapExceededError(
                     f"exact 2D splitting needs more than max_polygons={max_polygons} polygons; "
                     "raise the cap or use the grid estimate"
                 )
@@ -418,3 +418,69 @@ def grid_regions_2d(
             hashes.append(_pattern_hash(activation_patterns(net, points)))
         counts.append(len(torch.unique(torch.cat(hashes), dim=0)))
     return torch.tensor(counts, dtype=torch.long)
+
+
+# --------------------------------------------------------------------------------------------
+# Distance to the boundary of a point's own region
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BoundaryDistance:
+    """Per point: distance to its region's boundary, and the (hidden layer, neuron) that sets it."""
+
+    distance: torch.Tensor
+    layer: torch.Tensor
+    neuron: torch.Tensor
+
+
+def distance_to_boundary(net: nn.Module, x: torch.Tensor, chunk: int | None = None) -> BoundaryDistance:
+    """Exact Euclidean distance from each point of ``x`` (n, *input_shape) to the boundary of its
+    activation region.
+
+    Inside a region every hidden pre-activation z_i is affine and the region is the polytope where
+    all keep their signs, so the distance is min over neurons of |z_i(x)| / ‖∇z_i(x)‖. The
+    gradients of all neurons come from propagating the local Jacobian (one forward pass of the
+    d_in input directions alongside each point), in float64. Points are processed ``chunk`` at a
+    time (by default enough to keep each Jacobian under about 256 MB).
+    """
+    input_size = x[0].numel()
+    neurons = count_neurons(net, tuple(x.shape[1:]))
+    chunk = chunk or max(1, 2**25 // max(1, input_size * neurons))
+    parts = [_distance_chunk(net, x[first : first + chunk]) for first in range(0, len(x), chunk)]
+    return BoundaryDistance(
+        *(torch.cat([getattr(p, f) for p in parts]) for f in ("distance", "layer", "neuron"))
+    )
+
+
+@torch.no_grad()
+def _distance_chunk(net: nn.Module, x: torch.Tensor) -> BoundaryDistance:
+    m, shape = len(x), tuple(x.shape[1:])
+    input_size = x[0].numel()
+    value = x.to(DTYPE)
+    eye = torch.eye(input_size, dtype=DTYPE, device=x.device)
+    directions = eye.expand(m, -1, -1).reshape(m * input_size, *shape)
+    best = torch.full((m,), torch.inf, dtype=DTYPE, device=x.device)
+    best_layer = torch.full((m,), -1, dtype=torch.long, device=x.device)
+    best_neuron = torch.full((m,), -1, dtype=torch.long, device=x.device)
+    depth = 0
+    for block, hidden in _hidden_steps(net):
+        if not hidden:
+            break
+        value, directions = _apply(block, [value, directions])
+        z = value.flatten(1)
+        gradient = directions.reshape(m, input_size, -1)
+        norm = gradient.norm(dim=1)
+        distance = torch.where(norm > 0, z.abs() / norm, torch.inf)
+        layer_best, layer_neuron = distance.min(dim=1)
+        better = layer_best < best
+        best = torch.where(better, layer_best, best)
+        best_layer = torch.where(better, depth, best_layer)
+        best_neuron = torch.where(better, layer_neuron, best_neuron)
+        active = value > 0
+        value = value * active
+        directions = (directions.reshape(m, input_size, *value.shape[1:]) * active[:, None]).reshape(
+            m * input_size, *value.shape[1:]
+        )
+        depth += 1
+    return BoundaryDistance(best, best_layer, best_neuron)

@@ -1,0 +1,249 @@
+"""Exact linear regions: closed-form cases, an independent reference, sampling bounds, distances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from deepstudy import models, regions
+
+
+def mlp(input_size: int, widths: list[int], seed: int) -> nn.Sequential:
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    for width in widths:
+        layers += [nn.Linear(input_size, width), nn.ReLU()]
+        input_size = width
+    layers.append(nn.Linear(input_size, 3))
+    net = nn.Sequential(*layers)
+    generator = torch.Generator().manual_seed(seed)
+    models.initialise(net, "he", generator)
+    for layer in net:
+        if isinstance(layer, nn.Linear):  # non-zero biases: regions not all through the origin
+            nn.init.normal_(layer.bias, std=0.5, generator=generator)
+    return net
+
+
+def reference_count(net: nn.Sequential, a: np.ndarray, b: np.ndarray) -> int:
+    """Regions crossed by one segment, piece by piece in plain numpy (a separate algorithm)."""
+    pieces = [(0.0, 1.0, a.astype(np.float64), (b - a).astype(np.float64))]
+    linears = [layer for layer in net if isinstance(layer, nn.Linear)][:-1]
+    for layer in linears:
+        weight = layer.weight.detach().double().numpy()
+        bias = layer.bias.detach().double().numpy()
+        split = []
+        for t0, t1, value, slope in pieces:
+            z, dz = weight @ value + bias, weight @ slope
+            with np.errstate(divide="ignore", invalid="ignore"):
+                crossing = -z / dz
+            cuts = np.sort(crossing[(crossing > t0) & (crossing < t1)])
+            bounds = [t0, *cuts.tolist(), t1]
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+                active = (z + (lo + hi) / 2 * dz) > 0
+                split.append((lo, hi, z * active, dz * active))
+        pieces = split
+    return len(pieces)
+
+
+def test_one_neuron_splits_a_line_in_two_where_it_crosses():
+    net = nn.Sequential(nn.Linear(2, 1), nn.ReLU(), nn.Linear(1, 1))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 0.0]]))
+        net[0].bias.zero_()
+    start = torch.tensor([[-1.0, 0.0], [0.5, -1.0]])
+    end = torch.tensor([[3.0, 1.0], [2.0, 1.0]])
+    assert regions.count_regions_1d(net, start, end).tolist() == [2, 1]
+    breakpoints = regions.breakpoints_1d(net, start, end)
+    assert breakpoints.segment.tolist() == [0] and breakpoints.t.tolist() == [0.25]
+    assert breakpoints.t.dtype == torch.float64
+
+
+def test_two_crossing_neurons():
+    net = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.eye(2))
+        net[0].bias.zero_()
+    # the lines x = 0 and y = 0 cut the plane into 4 quadrants
+    anchors = torch.tensor([[[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]]])
+    assert regions.count_regions_2d(net, anchors).tolist() == [4]
+    # a square inside one quadrant meets a single region, one straddling x = 0 meets two
+    inside = torch.tensor([[[0.1, 0.1], [0.9, 0.1], [0.1, 0.9]]])
+    straddle = torch.tensor([[[-0.5, 0.1], [0.5, 0.1], [-0.5, 0.9]]])
+    assert regions.count_regions_2d(net, torch.cat([inside, straddle])).tolist() == [1, 2]
+    # a line through both axes at different points crosses three regions
+    start, end = torch.tensor([[-1.0, -0.5]]), torch.tensor([[1.0, 0.7]])
+    assert regions.count_regions_1d(net, start, end).tolist() == [3]
+    breakpoints = regions.breakpoints_1d(net, start, end)
+    np.testing.assert_allclose(breakpoints.t.numpy(), [0.5 / 1.2, 0.5])
+
+
+@pytest.mark.parametrize("input_size", [2, 7, 40, 784])
+def test_one_hidden_layer_counts_distinct_zero_crossings(input_size):
+    net = mlp(input_size, [50], seed=input_size)
+    generator = torch.Generator().manual_seed(1)
+    start = torch.randn(30, input_size, generator=generator)
+    end = torch.randn(30, input_size, generator=generator)
+    weight, bias = net[0].weight.double(), net[0].bias.double()
+    value, slope = start.double() @ weight.T + bias, (end - start).double() @ weight.T
+    crossing = -value / slope
+    inside = (crossing > 0) & (crossing < 1)
+    expected = [len(torch.unique(c[m])) + 1 for c, m in zip(crossing, inside, strict=True)]
+    assert regions.count_regions_1d(net, start, end).tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("input_size", "widths"),
+    [(2, [5, 5, 5, 5, 5, 5]), (3, [16, 4, 16]), (10, [32, 32]), (784, [20, 20, 20]), (40, [64, 8, 64, 8])],
+)
+def test_exact_count_matches_an_independent_reference(input_size, widths):
+    net = mlp(input_size, widths, seed=len(widths))
+    generator = torch.Generator().manual_seed(2)
+    start = torch.randn(12, input_size, generator=generator) * 2
+    end = torch.randn(12, input_size, generator=generator) * 2
+    exact = regions.count_regions_1d(net, start, end, chunk=5)
+    expected = [reference_count(net, a.numpy(), b.numpy()) for a, b in zip(start, end, strict=True)]
+    assert exact.tolist() == expected
+    assert torch.equal(
+        torch.bincount(regions.breakpoints_1d(net, start, end).segment, minlength=12) + 1, exact
+    )
+
+
+def test_breakpoints_are_sorted_and_carry_their_layer():
+    net = mlp(4, [12, 12, 12], seed=3)
+    generator = torch.Generator().manual_seed(3)
+    start, end = torch.randn(6, 4, generator=generator), torch.randn(6, 4, generator=generator)
+    breakpoints = regions.breakpoints_1d(net, start, end)
+    key = breakpoints.segment.double() * 2 + breakpoints.t
+    assert torch.all(key[1:] > key[:-1])
+    assert set(breakpoints.layer.tolist()) <= {0, 1, 2}
+    # at a breakpoint of layer l, some neuron of layer l is zero
+    start, end = start.double(), end.double()
+    points = start[breakpoints.segment] + breakpoints.t[:, None] * (end - start)[breakpoints.segment]
+    h = points
+    zeros = []
+    net = net.double().requires_grad_(False)
+    for layer in [l for l in net if isinstance(l, nn.Linear)][:-1]:
+        z = h @ layer.weight.double().T + layer.bias.double()
+        zeros.append(z.abs().min(dim=1).values)
+        h = torch.relu(z)
+    at_layer = torch.stack(zeros, dim=1).gather(1, breakpoints.layer[:, None]).squeeze(1)
+    assert float(at_layer.max()) < 1e-9
+
+
+@pytest.mark.parametrize(
+    ("input_size", "widths", "seed"), [(5, [8, 8], 0), (20, [16, 16, 16], 1), (784, [32], 2)]
+)
+def test_exact_count_is_never_below_sampling_and_equal_at_high_resolution(input_size, widths, seed):
+    net = mlp(input_size, widths, seed)
+    generator = torch.Generator().manual_seed(seed)
+    start, end = (
+        torch.randn(8, input_size, generator=generator),
+        torch.randn(8, input_size, generator=generator),
+    )
+    exact = regions.count_regions_1d(net, start, end)
+    coarse = regions.sampled_regions_1d(net, start, end, samples=50)
+    fine = regions.sampled_regions_1d(net, start, end, samples=100_000, chunk=1)
+    assert torch.all(exact >= coarse) and torch.all(exact >= fine)
+    assert torch.equal(exact, fine)
+
+
+def test_conv_nets_are_counted_exactly():
+    for shape in [(1, 16), (1, 8, 8)]:
+        net = models.build_model(
+            {"architecture": "conv", "channels": [3, 3], "kernel_size": 3, "hidden": 6, "init": "he"},
+            shape,
+            10,
+            seed=4,
+        )
+        generator = torch.Generator().manual_seed(4)
+        start, end = torch.randn(4, *shape, generator=generator), torch.randn(4, *shape, generator=generator)
+        exact = regions.count_regions_1d(net, start, end)
+        fine = regions.sampled_regions_1d(net, start, end, samples=100_000, chunk=1)
+        assert torch.equal(exact, fine)
+
+
+def test_float32_networks_are_analysed_in_float64():
+    net = mlp(3, [10, 10], seed=5).float()
+    start, end = torch.zeros(2, 3), torch.ones(2, 3)
+    assert regions.breakpoints_1d(net, start, end).t.dtype == torch.float64
+    assert regions.distance_to_boundary(net, start).distance.dtype == torch.float64
+
+
+@pytest.mark.parametrize(("input_size", "widths", "seed"), [(2, [6, 6], 0), (3, [5, 5, 5], 1), (4, [10], 2)])
+def test_2d_exact_matches_a_fine_grid_on_small_networks(input_size, widths, seed):
+    net = mlp(input_size, widths, seed)
+    generator = torch.Generator().manual_seed(seed)
+    anchors = torch.randn(3, 3, input_size, generator=generator)
+    exact = regions.count_regions_2d(net, anchors, margin=0.0)
+    grid = regions.grid_regions_2d(net, anchors, margin=0.0, resolution=1500)
+    assert torch.equal(exact, grid)
+
+
+@pytest.mark.parametrize(("input_size", "widths", "seed"), [(10, [32, 32], 3), (784, [16, 16, 16], 4)])
+def test_2d_exact_is_never_below_the_grid(input_size, widths, seed):
+    net = mlp(input_size, widths, seed)
+    generator = torch.Generator().manual_seed(seed)
+    anchors = torch.randn(3, 3, input_size, generator=generator)
+    exact = regions.count_regions_2d(net, anchors, margin=0.1)
+    grid = regions.grid_regions_2d(net, anchors, margin=0.1, resolution=300)
+    assert torch.all(exact >= grid)
+    assert torch.all(exact <= grid * 2)  # the grid misses only small regions
+
+
+def test_2d_polygons_tile_the_square():
+    net = mlp(3, [8, 8], seed=6)
+    generator = torch.Generator().manual_seed(6)
+    anchors = torch.randn(2, 3, 3, generator=generator)
+    polygons = regions.polygons_2d(net, anchors, margin=0.25)
+    for plane, shapes in enumerate(polygons.as_lists()):
+        area = 0.0
+        for vertices in shapes:
+            x, y = vertices[:, 0], vertices[:, 1]
+            area += 0.5 * float((x * torch.roll(y, -1) - torch.roll(x, -1) * y).sum().abs())
+        assert area == pytest.approx(1.5**2, rel=1e-9), plane
+
+
+def test_2d_cap_is_an_error_not_a_truncation():
+    net = mlp(3, [16, 16], seed=7)
+    anchors = torch.randn(2, 3, 3, generator=torch.Generator().manual_seed(7))
+    with pytest.raises(regions.RegionCapExceededError, match="max_polygons=5"):
+        regions.count_regions_2d(net, anchors, max_polygons=5)
+
+
+@pytest.mark.parametrize("net_seed", [0, 1])
+def test_distance_to_boundary_matches_a_brute_force_line_search(net_seed):
+    net = mlp(5, [16, 16, 16], seed=net_seed)
+    generator = torch.Generator().manual_seed(net_seed)
+    x = torch.randn(4, 5, generator=generator, dtype=torch.float64)
+    result = regions.distance_to_boundary(net, x)
+    directions = torch.randn(1500, 5, generator=generator, dtype=torch.float64)
+    directions /= directions.norm(dim=1, keepdim=True)
+    for i in range(len(x)):
+        distance = float(result.distance[i])
+        radius = torch.linspace(0, 4 * distance, 1001, dtype=torch.float64)
+        pattern = regions.activation_patterns(net, x[i : i + 1])
+        points = x[i] + radius[None, :, None] * directions[:, None, :]
+        changed = (
+            regions.activation_patterns(net, points.reshape(-1, 5)).view(1500, 1001, -1) != pattern
+        ).any(-1)
+        first = radius[changed.to(torch.int8).argmax(dim=1)][changed.any(dim=1)]
+        assert float(first.min()) >= distance * (1 - 1e-9)  # no direction leaves the region sooner
+        assert float(first.min()) <= distance * 1.1  # and some direction leaves about that soon
+        # along the minimising neuron's gradient the region ends exactly at that distance
+        layer, neuron = int(result.layer[i]), int(result.neuron[i])
+        point = x[i : i + 1].clone().requires_grad_(True)
+        h = point
+        linears = [l.double() for l in net if isinstance(l, nn.Linear)]
+        for depth, linear in enumerate(linears):
+            z = linear(h)
+            if depth == layer:
+                z[0, neuron].backward()
+                break
+            h = torch.relu(z)
+        gradient = point.grad[0]
+        step = -torch.sign(z[0, neuron].detach()) * gradient / gradient.norm()
+        inside = regions.activation_patterns(net, (x[i] + (1 - 1e-6) * distance * step)[None])
+        outside = regions.activation_patterns(net, (x[i] + (1 + 1e-6) * distance * step)[None])
+        assert torch.equal(inside, pattern) and not torch.equal(outside, pattern)
