@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from deepstudy import models, regions
+from torch import nn
 
 
 def mlp(input_size: int, widths: list[int], seed: int) -> nn.Sequential:
