@@ -123,7 +123,7 @@ def test_breakpoints_are_sorted_and_carry_their_layer():
     h = points
     zeros = []
     net = net.double().requires_grad_(False)
-    for layer in [l for l in net if isinstance(l, nn.Linear)][:-1]:
+    for layer in [m for m in net if isinstance(m, nn.Linear)][:-1]:
         z = h @ layer.weight.double().T + layer.bias.double()
         zeros.append(z.abs().min(dim=1).values)
         h = torch.relu(z)
@@ -234,7 +234,7 @@ def test_distance_to_boundary_matches_a_brute_force_line_search(net_seed):
         layer, neuron = int(result.layer[i]), int(result.neuron[i])
         point = x[i : i + 1].clone().requires_grad_(True)
         h = point
-        linears = [l.double() for l in net if isinstance(l, nn.Linear)]
+        linears = [m.double() for m in net if isinstance(m, nn.Linear)]
         for depth, linear in enumerate(linears):
             z = linear(h)
             if depth == layer:
