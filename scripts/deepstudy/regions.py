@@ -101,10 +101,9 @@ class Breakpoints1D:
 
 def _sign_changes(z: torch.Tensor, segment: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(interval, neuron) of every sign change of ``z`` between consecutive points of a segment."""
-    positive = z > 0
-    change = positive[:-1] != positive[1:]
-    change &= (segment[1:] == segment[:-1])[:, None]
-    return torch.nonzero(change, as_tuple=True)
+    interval, neuron = torch.nonzero(z[:-1] * z[1:] < 0, as_tuple=True)  # a zero is no crossing
+    same = segment[interval + 1] == segment[interval]  # drop pairs that straddle two segments
+    return interval[same], neuron[same]
 
 
 def _insertion(after: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,30 +154,82 @@ def breakpoints_1d(
     )
 
 
+def _dense_linear(block: list[nn.Module]) -> nn.Linear | None:
+    """The Linear layer of a block that is just one (optionally after Flatten), else None."""
+    layers = [layer for layer in block if not isinstance(layer, nn.Flatten)]
+    return layers[0] if len(layers) == 1 and isinstance(layers[0], nn.Linear) else None
+
+
+def _next_layer(
+    z: torch.Tensor,
+    shape: torch.Size,
+    following: list[nn.Module],
+    interval: torch.Tensor,
+    neuron: torch.Tensor,
+    weight: torch.Tensor,
+    old_position: torch.Tensor,
+    new_position: torch.Tensor,
+) -> torch.Tensor:
+    """The next layer's pre-activations at the old points and at the new ones, merged in order.
+
+    At the old points it is one product per point. A new point alone in its interval (j, j + 1)
+    needs none: z is affine there and only neuron k changes sign, so relu(z(p)) equals
+    lerp(relu(z_j), relu(z_j+1), w) except in coordinate k, where relu(z_k(p)) = 0; the next layer
+    is the same lerp of its values at j and j + 1 minus column k of its weights times that lerp.
+    """
+    device = z.device
+    z_next = _apply(following, [torch.relu(z).view(-1, *shape)])[0]
+    out_shape = z_next.shape[1:]
+    z_next = z_next.flatten(1)
+    merged = z_next.new_empty((len(z_next) + len(interval), z_next.shape[1]))
+    merged[old_position] = z_next
+    linear = _dense_linear(following)
+    alone = torch.zeros_like(interval, dtype=torch.bool)
+    if linear is not None and len(interval):
+        alone[:] = True
+        alone[1:] &= interval[1:] != interval[:-1]
+        alone[:-1] &= interval[:-1] != interval[1:]
+    if bool(alone.any()):
+        i, k, w = interval[alone], neuron[alone], weight[alone]
+        lost = torch.lerp(torch.relu(z[i, k]), torch.relu(z[i + 1, k]), w)
+        columns = linear.weight.detach().to(device, DTYPE).T.contiguous()[k]
+        values = torch.lerp(z_next[i], z_next[i + 1], w[:, None]).addcmul_(columns, lost[:, None], value=-1)
+        merged[new_position[alone]] = values
+    crowded = ~alone
+    if bool(crowded.any()):
+        i, k, w = interval[crowded], neuron[crowded], weight[crowded]
+        inputs = torch.lerp(z[i], z[i + 1], w[:, None])
+        inputs[torch.arange(len(k), device=device), k] = 0.0
+        merged[new_position[crowded]] = _apply(following, [inputs.clamp_(min=0).view(-1, *shape)])[0].flatten(
+            1
+        )
+    return merged.view(-1, *out_shape)
+
+
 def _walk_1d(net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_points: bool):
     """Breakpoints layer by layer; without ``last_layer_points`` the last hidden layer's
     breakpoints are only located by interval (what a count needs)."""
     if start.shape != end.shape:
         raise ValueError(f"start {tuple(start.shape)} and end {tuple(end.shape)} differ in shape")
     n, device = len(start), start.device
-    h = torch.stack([start.to(DTYPE), end.to(DTYPE)], dim=1).flatten(0, 1)  # points (2n, ...)
+    points = torch.stack([start.to(DTYPE), end.to(DTYPE)], dim=1).flatten(0, 1)  # (2n, ...)
     segment = torch.arange(n, device=device).repeat_interleave(2)
     t = torch.tensor([0.0, 1.0], dtype=DTYPE, device=device).repeat(n)
     layer = torch.full((2 * n,), -1, dtype=torch.long, device=device)
     blocks = [block for block, hidden in _hidden_steps(net) if hidden]
-    for depth, block in enumerate(blocks):
-        z = _apply(block, [h])[0]
+    z = _apply(blocks[0], [points])[0]
+    for depth in range(len(blocks)):
         shape = z.shape[1:]
         z = z.flatten(1)
-        interval, neuron = _sign_changes(z, segment)
         last = depth == len(blocks) - 1
-        if last and not last_layer_points:
-            return segment, layer, interval
+        if last and not last_layer_points:  # a count needs the number of crossings per interval only
+            change = (z[:-1] * z[1:] < 0).sum(dim=1) * (segment[1:] == segment[:-1])
+            return segment, layer, change
+        interval, neuron = _sign_changes(z, segment)
         left, right = z[interval, neuron], z[interval + 1, neuron]
         weight = left / (left - right)
         t_new = torch.lerp(t[interval], t[interval + 1], weight)
-        order = torch.argsort(t_new, stable=True)
-        order = order[torch.argsort(interval[order], stable=True)]
+        order = torch.argsort(interval.to(DTYPE) + weight)  # by interval, then position (0 < w < 1)
         interval, neuron, weight, t_new = interval[order], neuron[order], weight[order], t_new[order]
         old_position, new_position = _insertion(interval, len(t))
         t = _merged(t, t_new, old_position, new_position)
@@ -186,9 +237,8 @@ def _walk_1d(net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_
         layer = _merged(layer, torch.full_like(interval, depth), old_position, new_position)
         if last:
             break
-        z_new = torch.lerp(z[interval], z[interval + 1], weight[:, None])
-        z_new[torch.arange(len(neuron), device=device), neuron] = 0.0
-        h = _merged(z, z_new, old_position, new_position).clamp_(min=0).view(-1, *shape)
+        following = blocks[depth + 1]
+        z = _next_layer(z, shape, following, interval, neuron, weight, old_position, new_position)
     inner = layer >= 0
     return Breakpoints1D(segment[inner], t[inner], layer[inner])
 
@@ -206,9 +256,10 @@ def count_regions_1d(
     counts = []
     for first in range(0, len(start), chunk):
         a, b = start[first : first + chunk], end[first : first + chunk]
-        segment, layer, last_interval = _walk_1d(net, a, b, last_layer_points=False)
+        segment, layer, last_crossings = _walk_1d(net, a, b, last_layer_points=False)
         earlier = torch.bincount(segment[layer >= 0], minlength=len(a))
-        counts.append(earlier + torch.bincount(segment[last_interval], minlength=len(a)) + 1)
+        last = torch.bincount(segment[:-1], weights=last_crossings.to(DTYPE), minlength=len(a))
+        counts.append(earlier + last.round().to(torch.long) + 1)
     return torch.cat(counts) if counts else torch.zeros(0, dtype=torch.long, device=start.device)
 
 
