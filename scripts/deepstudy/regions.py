@@ -14,6 +14,8 @@ planes at once.
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,6 +28,14 @@ DTYPE = torch.float64
 
 class RegionCapExceededError(RuntimeError):
     """Exact 2D splitting would exceed the configured number of polygons."""
+
+
+def _float64(net: nn.Module, device: torch.device) -> nn.Module:
+    """A float64 copy of ``net`` on ``device``, made once per call rather than per layer use."""
+    first = next(net.parameters(), None)
+    if first is not None and first.dtype == DTYPE and first.device == device:
+        return net
+    return copy.deepcopy(net).to(device=device, dtype=DTYPE)
 
 
 def _layers(net: nn.Module) -> list[nn.Module]:
@@ -101,9 +111,12 @@ class Breakpoints1D:
 
 def _sign_changes(z: torch.Tensor, segment: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(interval, neuron) of every sign change of ``z`` between consecutive points of a segment."""
-    interval, neuron = torch.nonzero(z[:-1] * z[1:] < 0, as_tuple=True)  # a zero is no crossing
-    same = segment[interval + 1] == segment[interval]  # drop pairs that straddle two segments
-    return interval[same], neuron[same]
+    negative = torch.signbit(z)
+    interval, neuron = torch.nonzero(negative[:-1] ^ negative[1:], as_tuple=True)
+    left, right = z[interval, neuron], z[interval + 1, neuron]
+    # strictly opposite signs (a zero is no crossing), within one segment
+    keep = (left != 0) & (right != 0) & (segment[interval + 1] == segment[interval])
+    return interval[keep], neuron[keep]
 
 
 def _insertion(after: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,6 +156,7 @@ def breakpoints_1d(
     processed ``chunk`` at a time, all of a chunk's points batched together.
     """
     chunk = chunk or _default_chunk(start.device)
+    net = _float64(net, start.device)
     parts = [
         _walk_1d(net, start[first : first + chunk], end[first : first + chunk], True)
         for first in range(0, len(start), chunk)
@@ -169,6 +183,7 @@ def _next_layer(
     weight: torch.Tensor,
     old_position: torch.Tensor,
     new_position: torch.Tensor,
+    transposed,
 ) -> torch.Tensor:
     """The next layer's pre-activations at the old points and at the new ones, merged in order.
 
@@ -192,7 +207,7 @@ def _next_layer(
     if bool(alone.any()):
         i, k, w = interval[alone], neuron[alone], weight[alone]
         lost = torch.lerp(torch.relu(z[i, k]), torch.relu(z[i + 1, k]), w)
-        columns = linear.weight.detach().to(device, DTYPE).T.contiguous()[k]
+        columns = transposed(linear)[k]
         values = torch.lerp(z_next[i], z_next[i + 1], w[:, None]).addcmul_(columns, lost[:, None], value=-1)
         merged[new_position[alone]] = values
     crowded = ~alone
@@ -217,15 +232,15 @@ def _walk_1d(net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_
     t = torch.tensor([0.0, 1.0], dtype=DTYPE, device=device).repeat(n)
     layer = torch.full((2 * n,), -1, dtype=torch.long, device=device)
     blocks = [block for block, hidden in _hidden_steps(net) if hidden]
+    transposed = functools.cache(lambda linear: linear.weight.detach().T.contiguous())
     z = _apply(blocks[0], [points])[0]
     for depth in range(len(blocks)):
         shape = z.shape[1:]
         z = z.flatten(1)
         last = depth == len(blocks) - 1
-        if last and not last_layer_points:  # a count needs the number of crossings per interval only
-            change = (z[:-1] * z[1:] < 0).sum(dim=1) * (segment[1:] == segment[:-1])
-            return segment, layer, change
         interval, neuron = _sign_changes(z, segment)
+        if last and not last_layer_points:  # a count needs only where the crossings are
+            return segment, layer, interval
         left, right = z[interval, neuron], z[interval + 1, neuron]
         weight = left / (left - right)
         t_new = torch.lerp(t[interval], t[interval + 1], weight)
@@ -238,7 +253,7 @@ def _walk_1d(net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_
         if last:
             break
         following = blocks[depth + 1]
-        z = _next_layer(z, shape, following, interval, neuron, weight, old_position, new_position)
+        z = _next_layer(z, shape, following, interval, neuron, weight, old_position, new_position, transposed)
     inner = layer >= 0
     return Breakpoints1D(segment[inner], t[inner], layer[inner])
 
@@ -253,13 +268,13 @@ def count_regions_1d(
     Returns an int64 tensor of shape (n,).
     """
     chunk = chunk or _default_chunk(start.device)
+    net = _float64(net, start.device)
     counts = []
     for first in range(0, len(start), chunk):
         a, b = start[first : first + chunk], end[first : first + chunk]
-        segment, layer, last_crossings = _walk_1d(net, a, b, last_layer_points=False)
+        segment, layer, last_interval = _walk_1d(net, a, b, last_layer_points=False)
         earlier = torch.bincount(segment[layer >= 0], minlength=len(a))
-        last = torch.bincount(segment[:-1], weights=last_crossings.to(DTYPE), minlength=len(a))
-        counts.append(earlier + last.round().to(torch.long) + 1)
+        counts.append(earlier + torch.bincount(segment[last_interval], minlength=len(a)) + 1)
     return torch.cat(counts) if counts else torch.zeros(0, dtype=torch.long, device=start.device)
 
 
@@ -374,6 +389,7 @@ def polygons_2d(
     """
     n = len(anchors)
     device = anchors.device
+    net = _float64(net, device)
     params = _plane_parametrisation(anchors)
     plane = torch.arange(n, device=device)
     vertices = _square(n, margin, device)
@@ -496,6 +512,7 @@ def distance_to_boundary(net: nn.Module, x: torch.Tensor, chunk: int | None = No
     time (by default enough to keep each Jacobian under about 256 MB).
     """
     input_size = x[0].numel()
+    net = _float64(net, x.device)
     neurons = count_neurons(net, tuple(x.shape[1:]))
     chunk = chunk or max(1, 2**25 // max(1, input_size * neurons))
     parts = [_distance_chunk(net, x[first : first + chunk]) for first in range(0, len(x), chunk)]
