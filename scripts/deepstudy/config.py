@@ -137,6 +137,33 @@ def _check_noise(config: dict) -> None:
             raise ConfigError(f"config key noise.plots.{factor}: {value} is not in the grid")
 
 
+def _check_regions(config: dict) -> None:
+    study = config["regions"]
+    for i, depth in enumerate(study["init"]["depth"]):
+        for j, neurons in enumerate(study["init"]["neurons"]):
+            if neurons % depth:
+                raise ConfigError(
+                    f"config key regions.init.neurons[{j}]: {neurons} neurons do not split evenly over"
+                    f" depth {depth} (regions.init.depth[{i}])"
+                )
+    if "noise" not in config:
+        raise ConfigError("config key regions.trained: needs the noise study, whose checkpoints it analyses")
+    if study["dataset"] != config["noise"]["dataset"]:
+        raise ConfigError(
+            f"config key regions.dataset: '{study['dataset']}' differs from noise.dataset"
+            f" '{config['noise']['dataset']}', on which the analysed checkpoints were trained"
+        )
+    selected = [
+        run
+        for run in runs(config["noise"]["grid"])
+        if all(run[factor] in values for factor, values in study["trained"].items())
+    ]
+    if not selected:
+        raise ConfigError("config key regions.trained: selects no run of noise.grid")
+    if not config["noise"]["training"]["checkpoint_epochs"]:
+        raise ConfigError("config key noise.training.checkpoint_epochs: the regions study needs checkpoints")
+
+
 def validate(config: dict, schema: dict) -> dict:
     """Validate ``config`` in place against ``schema``, fill in defaults, run the cross-checks.
 
@@ -149,4 +176,6 @@ def validate(config: dict, schema: dict) -> dict:
         raise ConfigError(_message(error))
     if "noise" in config:
         _check_noise(config)
+    if "regions" in config:
+        _check_regions(config)
     return config

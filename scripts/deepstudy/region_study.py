@@ -95,3 +95,130 @@ def analyse(
     )
     ds["distance_layer"].attrs["description"] = "hidden layer (0-based) of the neuron nearest to the point"
     return ds
+
+
+def fresh_mlp(depth: int, neurons: int, init: str, input_shape: tuple[int, ...], num_classes: int, seed: int):
+    """An MLP with ``neurons`` hidden neurons in all, split evenly over ``depth`` layers."""
+    from deepstudy.models import build_model
+
+    if neurons % depth:
+        raise ValueError(f"{neurons} neurons do not split evenly over {depth} layers")
+    spec = {"architecture": "mlp", "depth": depth, "width": neurons // depth, "init": init}
+    return build_model(spec, input_shape, num_classes, seed)
+
+
+def load_checkpoint(path: str) -> nn.Module:
+    """The network saved in a checkpoint of the ``train`` rule, weights loaded."""
+    from deepstudy.models import build_model
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    net = build_model(state["model"], tuple(state["input_shape"]), state["num_classes"], seed=0)
+    net.load_state_dict(state["state_dict"])
+    return net
+
+
+def partition(
+    nets: dict[int, nn.Module], anchors: torch.Tensor, margin: float, max_polygons: int
+) -> xr.Dataset:
+    """The polygons of one plane's region partition for each network (keyed by epoch)."""
+    frames = []
+    for epoch, net in nets.items():
+        polygons = regions.polygons_2d(net, anchors[None], margin=margin, max_polygons=max_polygons)
+        vertices = polygons.vertices.numpy().copy()
+        valid = np.arange(vertices.shape[1])[None, :] < polygons.count.numpy()[:, None]
+        vertices[~valid] = np.nan
+        frames.append(
+            xr.Dataset(
+                {"vertices": (("polygon", "vertex", "coordinate"), vertices)},
+                coords={"epoch": epoch, "coordinate": ["s", "t"]},
+            )
+        )
+    most = {dim: max(f.sizes[dim] for f in frames) for dim in ("polygon", "vertex")}
+    frames = [f.pad({dim: (0, most[dim] - f.sizes[dim]) for dim in most}) for f in frames]
+    ds = xr.concat(frames, dim="epoch")
+    ds["vertices"].attrs.update(
+        units="plane coordinates",
+        description="polygon vertices in order (NaN past each polygon's last vertex, and past the last polygon)",
+    )
+    ds.attrs["margin"] = margin
+    return ds
+
+
+def activation_table(
+    profiles: dict[str, list[int]], inits: list, input_size: int, networks: int, inputs: int, seed: int
+) -> xr.Dataset:
+    """Normalised squared activation lengths for every width profile and initialisation."""
+    from deepstudy.activations import reciprocal_width_sum, squared_lengths
+
+    depth = max(len(widths) for widths in profiles.values())
+    table = np.full((len(profiles), len(inits), networks, inputs, depth), np.nan)
+    for p, widths in enumerate(profiles.values()):
+        for i, init in enumerate(inits):
+            table[p, i, ..., : len(widths)] = squared_lengths(
+                input_size, widths, init, networks, inputs, seed
+            )
+    ds = xr.Dataset(
+        {
+            "squared_length": (("profile", "init", "network", "input", "layer"), table),
+            "reciprocal_width_sum": ("profile", [reciprocal_width_sum(w) for w in profiles.values()]),
+            "depth": ("profile", [len(w) for w in profiles.values()]),
+        },
+        coords={"profile": list(profiles), "init": [str(i) for i in inits], "layer": np.arange(1, depth + 1)},
+    )
+    ds["squared_length"].attrs.update(
+        units="1", description="(|h_l|^2 / n_l) / (|x|^2 / n_0) at initialisation; NaN past a profile's depth"
+    )
+    ds["reciprocal_width_sum"].attrs["description"] = "sum over hidden layers of 1 / width"
+    return ds
+
+
+def trainability_map(
+    train_x: torch.Tensor, train_y: torch.Tensor, num_classes: int, options: dict
+) -> xr.Dataset:
+    """Loss after a few hundred steps relative to the start, over depth × width (constant width)."""
+    from deepstudy.activations import starts_training
+
+    depths, widths, inits = options["depth"], options["width"], options["init"]
+    ratio = np.empty((len(inits), len(depths), len(widths)))
+    for i, init in enumerate(inits):
+        for d, depth in enumerate(depths):
+            for w, width in enumerate(widths):
+                ratio[i, d, w] = starts_training(
+                    train_x,
+                    train_y,
+                    [width] * depth,
+                    init,
+                    num_classes,
+                    options["steps"],
+                    options["lr"],
+                    options["batch_size"],
+                    options["seed"],
+                )
+    ds = xr.Dataset(
+        {"loss_ratio": (("init", "depth", "width"), ratio)},
+        coords={"init": [str(i) for i in inits], "depth": depths, "width": widths},
+        attrs={"steps": options["steps"], "lr": options["lr"], "batch_size": options["batch_size"]},
+    )
+    ds["loss_ratio"].attrs.update(units="1", description="training loss after the steps / loss at the start")
+    return ds
+
+
+def collect(stores: list[xr.Dataset], factors: list[dict]) -> xr.Dataset:
+    """Per-network analyses on one grid: a dimension per factor, NaN where a cell has no network."""
+    frames = []
+    for ds, values in zip(stores, factors, strict=True):
+        ds = ds.load().assign_attrs({}).expand_dims({key: [value] for key, value in values.items()})
+        ds["neurons"] = xr.DataArray(ds.attrs.get("neurons", np.nan)).expand_dims(
+            {key: [value] for key, value in values.items()}
+        )
+        ds["exact_2d"] = xr.DataArray(ds.attrs.get("patterns_2d_method") == "exact").expand_dims(
+            {key: [value] for key, value in values.items()}
+        )
+        ds.attrs = {}
+        frames.append(ds)
+    combined = xr.combine_by_coords(frames, combine_attrs="drop", join="outer")
+    combined["neurons"].attrs["description"] = "hidden neurons of the network"
+    combined["exact_2d"].attrs["description"] = "patterns_2d is exact (else the grid estimate)"
+    for name, var in stores[0].data_vars.items():
+        combined[name].attrs.update(var.attrs)
+    return combined

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,5 +30,8 @@ def rule_log(path: str) -> Iterator[None]:
             print(message, file=log)
             print(message, file=terminal_err)
             raise SystemExit(1) from None
+        except Exception:
+            traceback.print_exc(file=log)  # the log is where the rule's error message points
+            raise
         finally:
             sys.stdout, sys.stderr = terminal_out, terminal_err

@@ -1,4 +1,6 @@
 # Helpers shared by the rules: config validation, the run grid, paths and per-job parameters.
+import itertools
+
 from deepstudy.config import ConfigError, load_schema, runs, validate
 
 
@@ -131,3 +133,109 @@ def noise_targets():
     if "noise" not in config:
         return []
     return ["results/noise/summary.zarr/zarr.json", *noise_figures()]
+
+
+# --------------------------------------------------------------------------------------------
+# The regions study
+# --------------------------------------------------------------------------------------------
+
+REGION_PATHS = {
+    "init": "results/regions/init/depth{depth}_neurons{neurons}_{init}/seed{seed}.zarr/zarr.json",
+    "trained": "results/regions/trained/{model}/{noise}/alpha{alpha}_nclean{n_clean}_bs{batch_size}_lr{lr}/seed{seed}/epoch{epoch}.zarr/zarr.json",
+    "activation": "results/regions/activation_length.zarr/zarr.json",
+    "trainability": "results/regions/trainability.zarr/zarr.json",
+}
+REGION_FACTORS = ("depth", "neurons", "init", "seed")
+
+
+def region_dataset(wildcards):
+    """The prepared dataset whose test split anchors the lines, planes and points."""
+    return NOISE_PATHS["dataset"].format(dataset=config["regions"]["dataset"])
+
+
+def region_probe_params(wildcards):
+    """What the analysis of one network depends on, besides the network itself."""
+    study = config["regions"]
+    return {key: study[key] for key in ("probes", "margin", "grid_resolution", "max_polygons")}
+
+
+def region_init_networks():
+    """Fresh networks of the study: depth × total neurons × init × seed."""
+    study = config["regions"]["init"]
+    return [
+        dict(zip(REGION_FACTORS, values))
+        for values in itertools.product(*(study[f] for f in REGION_FACTORS))
+    ]
+
+
+def region_init_targets():
+    return [
+        REGION_PATHS["init"].format(**{k: number_label(v) if k != "init" else v for k, v in n.items()})
+        for n in region_init_networks()
+    ]
+
+
+def region_trained_runs():
+    """Runs of the label-noise grid whose checkpoints the regions study analyses."""
+    selector = config["regions"]["trained"]
+    return [
+        run
+        for run in NOISE_RUNS
+        if all(run[factor] in values for factor, values in selector.items())
+    ]
+
+
+def region_trained_targets():
+    return [
+        REGION_PATHS["trained"].format(epoch=epoch, **labelled(run))
+        for run in region_trained_runs()
+        for epoch in config["noise"]["training"]["checkpoint_epochs"]
+    ]
+
+
+def region_checkpoint(wildcards):
+    """The checkpoint file of the label-noise run that one trained analysis reads."""
+    return NOISE_PATHS["checkpoint"].format(**wildcards)
+
+
+def region_targets():
+    if "regions" not in config:
+        return []
+    return [
+        "results/regions/init.zarr/zarr.json",
+        "results/regions/trained.zarr/zarr.json",
+        REGION_PATHS["activation"],
+        REGION_PATHS["trainability"],
+        *region_figures(),
+    ]
+
+
+def region_figures():
+    return expand(
+        "results/figures/regions/{figure}.{ext}",
+        figure=(
+            "regions_per_length",
+            "regions_through_training",
+            "distance_to_boundary",
+            "patterns_2d",
+            "partition",
+            "activation_length",
+            "trainability",
+        ),
+        ext=("png", "pdf"),
+    )
+
+
+def region_partition_checkpoints(wildcards):
+    """First and last checkpoint of the first trained run: the partition before and after."""
+    run = region_trained_runs()[0]
+    epochs = sorted(config["noise"]["training"]["checkpoint_epochs"])
+    return [NOISE_PATHS["checkpoint"].format(epoch=e, **labelled(run)) for e in (epochs[0], epochs[-1])]
+
+
+def region_activation_params(wildcards):
+    return config["regions"]["activation"]
+
+
+def region_trainability_params(wildcards):
+    return config["regions"]["trainability"]

@@ -1,0 +1,18 @@
+"""Rule activation_length: squared activation length at initialisation per width profile and init."""
+
+from deepstudy import region_study, store
+from deepstudy.runner import rule_log
+
+snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
+
+with rule_log(snakemake.log[0]):
+    options = snakemake.params.activation
+    result = region_study.activation_table(
+        options["profiles"],
+        options["init"],
+        options["input_size"],
+        options["networks"],
+        options["inputs"],
+        options["seed"],
+    )
+    store.write_store(result, snakemake.output.store, snakemake.config)

@@ -1,0 +1,256 @@
+"""Figures of the regions study, drawn with seaborn from its Zarr stores."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+import xarray as xr  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
+
+
+def _per_network(init: xr.Dataset, variable: str, over: str) -> pd.DataFrame:
+    """Mean of ``variable`` over its probe dimension, one row per network that exists."""
+    frame = init[variable].mean(over).to_dataframe(name=variable).reset_index()
+    neurons = init["neurons"].to_dataframe(name="neurons_total").reset_index()
+    frame = frame.merge(neurons, on=[c for c in neurons.columns if c != "neurons_total"])
+    return frame.dropna(subset=[variable])
+
+
+def regions_per_length(init: xr.Dataset) -> plt.Figure:
+    """Regions per unit length along lines against #neurons, per depth, raw and divided by #neurons."""
+    frame = _per_network(init, "regions_per_length", "line")
+    frame["per_neuron"] = frame["regions_per_length"] / frame["neurons_total"]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    sns.lineplot(
+        data=frame,
+        x="neurons_total",
+        y="regions_per_length",
+        hue="depth",
+        style="init",
+        marker="o",
+        errorbar="sd",
+        palette="viridis",
+        ax=axes[0],
+    )
+    sns.lineplot(
+        data=frame,
+        x="neurons_total",
+        y="per_neuron",
+        hue="depth",
+        style="init",
+        marker="o",
+        errorbar="sd",
+        palette="viridis",
+        ax=axes[1],
+        legend=False,
+    )
+    axes[0].set(xlabel="hidden neurons", ylabel="regions per unit length", title="At initialisation")
+    axes[1].set(
+        xlabel="hidden neurons",
+        ylabel="regions per unit length / neurons",
+        title="Divided by #neurons",
+        ylim=(0, None),
+    )
+    fig.tight_layout()
+    return fig
+
+
+def regions_through_training(trained: xr.Dataset) -> plt.Figure:
+    """Regions per unit length (divided by #neurons) along training, per run of the noise study."""
+    frame = trained["regions_per_length"].mean("line").to_dataframe(name="density").reset_index()
+    frame = frame.dropna(subset=["density"])
+    neurons = trained["neurons"].to_dataframe(name="neurons_total").reset_index().dropna()
+    frame = frame.merge(neurons, on=[c for c in neurons.columns if c != "neurons_total"])
+    frame["per_neuron"] = frame["density"] / frame["neurons_total"]
+    frame["run"] = frame["model"] + ", " + frame["noise"] + " α=" + frame["alpha"].map("{:g}".format)
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    sns.lineplot(data=frame, x="epoch", y="per_neuron", hue="run", marker="o", errorbar="sd", ax=ax)
+    ax.set(
+        xlabel="epoch (0 = initialisation)",
+        ylabel="regions per unit length / neurons",
+        ylim=(0, None),
+        title="Regions along lines through training",
+    )
+    return fig
+
+
+def distance_to_boundary(init: xr.Dataset) -> plt.Figure:
+    """Mean distance to the nearest region boundary × #neurons against #neurons (≈ constant)."""
+    frame = _per_network(init, "distance", "point")
+    frame["scaled"] = frame["distance"] * frame["neurons_total"]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    sns.lineplot(
+        data=frame,
+        x="neurons_total",
+        y="scaled",
+        hue="depth",
+        style="init",
+        marker="o",
+        errorbar="sd",
+        palette="viridis",
+        ax=ax,
+    )
+    ax.set(
+        xlabel="hidden neurons",
+        ylabel="distance to boundary × neurons",
+        ylim=(0, None),
+        title="Distance to the nearest region boundary",
+    )
+    return fig
+
+
+def patterns_2d(init: xr.Dataset, trained: xr.Dataset) -> plt.Figure:
+    """Activation patterns in a 2D square against #neurons, log-log, with the (#neurons)² reference."""
+    frame = _per_network(init, "patterns_2d", "plane")
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    sns.lineplot(
+        data=frame,
+        x="neurons_total",
+        y="patterns_2d",
+        hue="depth",
+        style="init",
+        marker="o",
+        errorbar="sd",
+        palette="viridis",
+        ax=ax,
+    )
+    neurons = np.array(sorted(frame["neurons_total"].unique()), dtype=float)
+    scale = frame["patterns_2d"].mean() / (frame["neurons_total"] ** 2).mean()
+    ax.plot(neurons, scale * neurons**2, color="grey", linestyle="--", label="∝ neurons²")
+    last = trained.isel(epoch=-1)
+    after = _per_network(last, "patterns_2d", "plane") if "patterns_2d" in last else pd.DataFrame()
+    if not after.empty:
+        ax.scatter(
+            after["neurons_total"],
+            after["patterns_2d"],
+            color="black",
+            marker="x",
+            label="after training (last checkpoint)",
+            zorder=3,
+        )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="hidden neurons",
+        ylabel="activation regions in the square",
+        title="2D activation patterns",
+    )
+    ax.legend(fontsize="small")
+    return fig
+
+
+def partition(partition_store: xr.Dataset) -> plt.Figure:
+    """One plane's regions as polygons, at the first and the last checkpoint."""
+    epochs = partition_store["epoch"].values
+    fig, axes = plt.subplots(1, len(epochs), figsize=(4 * len(epochs), 4))
+    rng = np.random.default_rng(0)
+    for ax, epoch in zip(np.atleast_1d(axes), epochs, strict=True):
+        vertices = partition_store["vertices"].sel(epoch=epoch).values
+        shapes = [v[~np.isnan(v[:, 0])] for v in vertices]
+        shapes = [s for s in shapes if len(s) >= 3]
+        ax.add_collection(
+            PolyCollection(
+                shapes, facecolors=rng.random((len(shapes), 3)), edgecolors="black", linewidths=0.2
+            )
+        )
+        margin = float(partition_store.attrs.get("margin", 0.0))
+        ax.set(
+            xlim=(-margin, 1 + margin),
+            ylim=(-margin, 1 + margin),
+            aspect="equal",
+            title=f"epoch {epoch}: {len(shapes)} regions",
+            xlabel="s",
+            ylabel="t",
+        )
+    fig.tight_layout()
+    return fig
+
+
+def activation_length(activation: xr.Dataset) -> plt.Figure:
+    """Mean and variance of the squared length against depth per init; variance against Σ 1/width."""
+    length = activation["squared_length"]
+    profile = activation["profile"].values[int(activation["depth"].argmax())]
+    deep = length.sel(profile=profile)
+    stats = xr.Dataset(
+        {"mean": deep.mean(("network", "input")), "variance": deep.var("network").mean("input")}
+    )
+    frame = stats.to_dataframe().reset_index().dropna()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    sns.lineplot(data=frame, x="layer", y="mean", hue="init", marker="o", ax=axes[0])
+    axes[0].set(yscale="log", title=f"Mean of M_l ({profile})", ylabel="mean squared length M_l")
+    sns.lineplot(data=frame, x="layer", y="variance", hue="init", marker="o", ax=axes[1])
+    axes[1].set(yscale="log", title=f"Variance of M_l over networks ({profile})", ylabel="variance")
+    he = "2" if "2" in activation["init"].values else str(activation["init"].values[0])
+    final = xr.concat(
+        [
+            length.sel(profile=p, init=he).isel(layer=int(d) - 1)
+            for p, d in zip(activation["profile"].values, activation["depth"].values, strict=True)
+        ],
+        dim="profile",
+    )
+    summary = pd.DataFrame(
+        {
+            "profile": activation["profile"].values,
+            "reciprocal_width_sum": activation["reciprocal_width_sum"].values,
+            "variance": final.var("network").mean("input").values,
+            "depth": activation["depth"].values,
+        }
+    )
+    sns.scatterplot(
+        data=summary, x="reciprocal_width_sum", y="variance", hue="profile", size="depth", ax=axes[2]
+    )
+    axes[2].set(
+        yscale="log",
+        xlabel="Σ 1/width",
+        ylabel="variance of M at the last layer",
+        title=f"Variance vs Σ 1/width (init c={he})",
+    )
+    axes[2].legend(fontsize="x-small")
+    fig.tight_layout()
+    return fig
+
+
+def trainability(train: xr.Dataset) -> plt.Figure:
+    """Loss after a few hundred steps relative to the start, over depth × width, per init."""
+    inits = train["init"].values
+    fig, axes = plt.subplots(1, len(inits), figsize=(4.5 * len(inits), 3.5), squeeze=False)
+    for ax, init in zip(axes[0], inits, strict=True):
+        table = train["loss_ratio"].sel(init=init).to_pandas()
+        sns.heatmap(
+            table.clip(upper=1.5),
+            annot=True,
+            fmt=".2f",
+            cmap="RdYlGn_r",
+            vmin=0,
+            vmax=1.5,
+            ax=ax,
+            cbar_kws={"label": "loss after / loss at start"},
+        )
+        ax.set(title=f"Does training start? (init c={init})", xlabel="width", ylabel="depth")
+    fig.tight_layout()
+    return fig
+
+
+def draw_all(stores: dict[str, xr.Dataset], outputs: dict[str, list[str]]) -> None:
+    """Draw every regions figure into its output files (PNG and PDF)."""
+    sns.set_theme(style="whitegrid", context="paper")
+    figures = {
+        "regions_per_length": lambda: regions_per_length(stores["init"]),
+        "regions_through_training": lambda: regions_through_training(stores["trained"]),
+        "distance_to_boundary": lambda: distance_to_boundary(stores["init"]),
+        "patterns_2d": lambda: patterns_2d(stores["init"], stores["trained"]),
+        "partition": lambda: partition(stores["partition"]),
+        "activation_length": lambda: activation_length(stores["activation"]),
+        "trainability": lambda: trainability(stores["trainability"]),
+    }
+    for name, draw in figures.items():
+        fig = draw()
+        for path in outputs[name]:
+            fig.savefig(path, dpi=150, bbox_inches="tight")
+        plt.close(fig)

@@ -1,0 +1,33 @@
+"""Rule regions_trained: region statistics of one checkpoint of a label-noise run."""
+
+import json
+
+import torch
+from deepstudy import data, region_study, store
+from deepstudy.runner import rule_log
+
+snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
+
+with rule_log(snakemake.log[0]):
+    torch.set_num_threads(snakemake.threads)
+    options = snakemake.params.probes
+    tensors = data.Tensors(store.open_store(snakemake.input.dataset))
+    net = region_study.load_checkpoint(snakemake.input.checkpoint)
+    probes = region_study.probe_indices(len(tensors.test_x), **options["probes"])
+    result = region_study.analyse(
+        net, tensors.test_x, probes, options["margin"], options["grid_resolution"], options["max_polygons"]
+    )
+    w = snakemake.wildcards
+    result.attrs["factors"] = json.dumps(
+        [
+            w.model,
+            w.noise,
+            float(w.alpha),
+            int(w.n_clean),
+            int(w.batch_size),
+            float(w.lr),
+            int(w.seed),
+            int(w.epoch),
+        ]
+    )
+    store.write_store(result, snakemake.output.store, snakemake.config)

@@ -1,0 +1,205 @@
+# The regions study (Hanin & Rolnick 2018, 2019): linear regions, activation patterns and
+# activation length, at initialisation and through training.
+
+
+wildcard_constraints:
+    depth=r"\d+",
+    neurons=r"\d+",
+    init=r"[A-Za-z0-9.]+",
+
+
+rule regions_init:
+    message:
+        "Regions of a fresh network: depth {wildcards.depth}, {wildcards.neurons} neurons, {wildcards.init} init, seed {wildcards.seed}"
+    input:
+        dataset=region_dataset,
+    params:
+        probes=region_probe_params,
+    output:
+        store=REGION_PATHS["init"],
+    log:
+        "results/logs/regions_init/depth{depth}_neurons{neurons}_{init}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/regions_init/depth{depth}_neurons{neurons}_{init}_seed{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../../scripts/regions_init.py"
+
+
+rule regions_trained:
+    message:
+        "Regions of {wildcards.model} ({wildcards.noise} noise, alpha={wildcards.alpha}, seed {wildcards.seed}) at epoch {wildcards.epoch}"
+    input:
+        dataset=region_dataset,
+        checkpoint=region_checkpoint,
+    params:
+        probes=region_probe_params,
+    output:
+        store=REGION_PATHS["trained"],
+    log:
+        "results/logs/regions_trained/{model}/{noise}/alpha{alpha}_nclean{n_clean}_bs{batch_size}_lr{lr}_seed{seed}_epoch{epoch}.log",
+    benchmark:
+        "results/benchmarks/regions_trained/{model}/{noise}/alpha{alpha}_nclean{n_clean}_bs{batch_size}_lr{lr}_seed{seed}_epoch{epoch}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../../scripts/regions_trained.py"
+
+
+rule region_partition:
+    message:
+        "Polygons of one plane's region partition, before and after training"
+    input:
+        dataset=region_dataset,
+        checkpoints=region_partition_checkpoints,
+    params:
+        probes=region_probe_params,
+    output:
+        store="results/regions/partition.zarr/zarr.json",
+    log:
+        "results/logs/region_partition.log",
+    benchmark:
+        "results/benchmarks/region_partition.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../../scripts/region_partition.py"
+
+
+rule activation_length:
+    message:
+        "Activation length at initialisation for every width profile and init"
+    params:
+        activation=region_activation_params,
+    output:
+        store=REGION_PATHS["activation"],
+    log:
+        "results/logs/activation_length.log",
+    benchmark:
+        "results/benchmarks/activation_length.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../../scripts/activation_length.py"
+
+
+rule trainability:
+    message:
+        "Does training start: short runs over depth x width"
+    input:
+        dataset=region_dataset,
+    params:
+        trainability=region_trainability_params,
+    output:
+        store=REGION_PATHS["trainability"],
+    log:
+        "results/logs/trainability.log",
+    benchmark:
+        "results/benchmarks/trainability.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../../scripts/trainability.py"
+
+
+rule collect_regions:
+    message:
+        "Collecting the region analyses into Zarr stores"
+    input:
+        init=region_init_targets(),
+        trained=region_trained_targets(),
+    output:
+        init="results/regions/init.zarr/zarr.json",
+        trained="results/regions/trained.zarr/zarr.json",
+    log:
+        "results/logs/collect_regions.log",
+    benchmark:
+        "results/benchmarks/collect_regions.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/collect_regions.py"
+
+
+rule plot_regions:
+    message:
+        "Plotting the regions figures"
+    input:
+        init="results/regions/init.zarr/zarr.json",
+        trained="results/regions/trained.zarr/zarr.json",
+        partition="results/regions/partition.zarr/zarr.json",
+        activation=REGION_PATHS["activation"],
+        trainability=REGION_PATHS["trainability"],
+    output:
+        regions_per_length=report(
+            multiext("results/figures/regions/regions_per_length", ".png", ".pdf"),
+            caption="../report/regions_per_length.rst",
+            category="Linear regions",
+        ),
+        regions_through_training=report(
+            multiext("results/figures/regions/regions_through_training", ".png", ".pdf"),
+            caption="../report/regions_through_training.rst",
+            category="Linear regions",
+        ),
+        distance_to_boundary=report(
+            multiext("results/figures/regions/distance_to_boundary", ".png", ".pdf"),
+            caption="../report/distance_to_boundary.rst",
+            category="Linear regions",
+        ),
+        patterns_2d=report(
+            multiext("results/figures/regions/patterns_2d", ".png", ".pdf"),
+            caption="../report/patterns_2d.rst",
+            category="Linear regions",
+        ),
+        partition=report(
+            multiext("results/figures/regions/partition", ".png", ".pdf"),
+            caption="../report/partition.rst",
+            category="Linear regions",
+        ),
+        activation_length=report(
+            multiext("results/figures/regions/activation_length", ".png", ".pdf"),
+            caption="../report/activation_length.rst",
+            category="Activation length",
+        ),
+        trainability=report(
+            multiext("results/figures/regions/trainability", ".png", ".pdf"),
+            caption="../report/trainability.rst",
+            category="Activation length",
+        ),
+    log:
+        "results/logs/plot_regions.log",
+    benchmark:
+        "results/benchmarks/plot_regions.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/plotting.yaml"
+    script:
+        "../../scripts/plot_regions.py"
