@@ -138,7 +138,7 @@ def partition(
     ds = xr.concat(frames, dim="epoch")
     ds["vertices"].attrs.update(
         units="plane coordinates",
-        description="polygon vertices in order (NaN past each polygon's last vertex, and past the last polygon)",
+        description="polygon vertices in order (NaN past a polygon's last vertex and past the last polygon)",
     )
     ds.attrs["margin"] = margin
     return ds
