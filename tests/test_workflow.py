@@ -170,6 +170,7 @@ def test_missing_dataset_fails_cleanly_without_partial_store(repo, tmp_path):
     config["datasets"]["mnist"] = {"download": False}
     config["noise"]["dataset"] = "mnist"
     config["noise"]["grid"] = config["noise"]["grid"][:1]
+    config.pop("regions")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(repo, tmp_path, "results/datasets/mnist.zarr/zarr.json", check=False)
     assert result.returncode != 0
@@ -178,3 +179,34 @@ def test_missing_dataset_fails_cleanly_without_partial_store(repo, tmp_path):
     assert "MNIST/raw/train-images-idx3-ubyte" in log
     assert not (tmp_path / "results" / "datasets" / "mnist.zarr").exists()
     assert not list((tmp_path / "results" / "datasets").glob(".*partial"))
+
+
+def test_regions_stores_have_named_dimensions(study):
+    workdir, config = study
+    init = xr.open_zarr(workdir / "results" / "regions" / "init.zarr")
+    for dim in ("depth", "neurons", "init", "seed", "line", "plane", "point"):
+        assert dim in init.dims
+    hidden = init["hidden_neurons"].isel(init=0, seed=0).transpose("depth", "neurons")
+    assert np.array_equal(hidden.values, np.tile(init["neurons"].values, (init.sizes["depth"], 1)))
+    assert init["regions_per_length"].attrs["units"] == "regions per unit length"
+    assert bool((init["patterns_2d"] >= init["grid_patterns_2d"]).all())
+    trained = xr.open_zarr(workdir / "results" / "regions" / "trained.zarr")
+    assert list(trained["epoch"].values) == sorted(config["noise"]["training"]["checkpoint_epochs"])
+    activation = xr.open_zarr(workdir / "results" / "regions" / "activation_length.zarr")
+    assert set(activation["profile"].values) == set(config["regions"]["activation"]["profiles"])
+    for name in ("regions_per_length", "patterns_2d", "partition", "activation_length", "trainability"):
+        assert (workdir / "results" / "figures" / "regions" / f"{name}.png").stat().st_size > 1000
+
+
+def test_changing_a_region_option_reruns_no_training(repo, study):
+    workdir, config = study
+    changed = yaml.safe_load(yaml.safe_dump(config))
+    changed["regions"]["grid_resolution"] = 60
+    (workdir / "config.yaml").write_text(yaml.safe_dump(changed))
+    try:
+        counts = job_counts(snakemake(repo, workdir, "-n").stdout)
+    finally:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    assert "train" not in counts and "dilute_labels" not in counts
+    assert counts["regions_init"] == 4 and counts["regions_trained"] == 4
+    assert counts["collect_regions"] == 1 and counts["plot_regions"] == 1

@@ -17,7 +17,7 @@ from matplotlib.collections import PolyCollection  # noqa: E402
 def _per_network(init: xr.Dataset, variable: str, over: str) -> pd.DataFrame:
     """Mean of ``variable`` over its probe dimension, one row per network that exists."""
     frame = init[variable].mean(over).to_dataframe(name=variable).reset_index()
-    neurons = init["neurons"].to_dataframe(name="neurons_total").reset_index()
+    neurons = init["hidden_neurons"].to_dataframe(name="neurons_total").reset_index()
     frame = frame.merge(neurons, on=[c for c in neurons.columns if c != "neurons_total"])
     return frame.dropna(subset=[variable])
 
@@ -65,7 +65,7 @@ def regions_through_training(trained: xr.Dataset) -> plt.Figure:
     """Regions per unit length (divided by #neurons) along training, per run of the noise study."""
     frame = trained["regions_per_length"].mean("line").to_dataframe(name="density").reset_index()
     frame = frame.dropna(subset=["density"])
-    neurons = trained["neurons"].to_dataframe(name="neurons_total").reset_index().dropna()
+    neurons = trained["hidden_neurons"].to_dataframe(name="neurons_total").reset_index().dropna()
     frame = frame.merge(neurons, on=[c for c in neurons.columns if c != "neurons_total"])
     frame["per_neuron"] = frame["density"] / frame["neurons_total"]
     frame["run"] = frame["model"] + ", " + frame["noise"] + " α=" + frame["alpha"].map("{:g}".format)
@@ -175,7 +175,7 @@ def partition(partition_store: xr.Dataset) -> plt.Figure:
 def activation_length(activation: xr.Dataset) -> plt.Figure:
     """Mean and variance of the squared length against depth per init; variance against Σ 1/width."""
     length = activation["squared_length"]
-    profile = activation["profile"].values[int(activation["depth"].argmax())]
+    profile = activation["profile"].values[int(np.argmax(activation["depth"].values))]
     deep = length.sel(profile=profile)
     stats = xr.Dataset(
         {"mean": deep.mean(("network", "input")), "variance": deep.var("network").mean("input")}
@@ -193,6 +193,8 @@ def activation_length(activation: xr.Dataset) -> plt.Figure:
             for p, d in zip(activation["profile"].values, activation["depth"].values, strict=True)
         ],
         dim="profile",
+        coords="minimal",
+        compat="override",
     )
     summary = pd.DataFrame(
         {
