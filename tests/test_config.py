@@ -31,14 +31,30 @@ def set_key(config: dict, path: list, value) -> dict:
 
 
 def test_the_shipped_configs_validate_and_get_defaults(repo, schema):
-    for path in [
-        repo / "config" / "config.yaml",
-        *sorted((repo / "config" / "paper").glob("*.yaml")),
-    ]:
-        with open(path) as handle:
-            config = validate(yaml.safe_load(handle), schema)
-        assert config["noise"]["training"]["optimizer"] in ("sgd", "adam")
-        assert "delta" in config["noise"]["structured"]
+    """Each paper config is validated as Snakemake sees it: merged over config/config.yaml."""
+    from snakemake.utils import update_config
+
+    default = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    validate(copy.deepcopy(default), schema)
+    for path in sorted((repo / "config" / "paper").glob("*.yaml")):
+        merged = copy.deepcopy(default)
+        update_config(merged, yaml.safe_load(path.read_text()))
+        config = validate(merged, schema)
+        assert config["noise"]["training"]["optimizer"] in ("sgd", "adam"), path
+        assert config["noise"]["dataset"] != "mnist1d", path
+
+
+def test_studies_select_what_runs(config, schema):
+    config["studies"] = ["noise"]
+    config["regions"]["dataset"] = "mnist"  # would fail the regions cross-check, which is skipped
+    validate(config, schema)
+    config["studies"] = ["regions"]
+    with pytest.raises(ConfigError, match=r"^config key studies: regions needs the noise study"):
+        validate(config, schema)
+    del config["regions"]
+    config["studies"] = ["noise", "regions"]
+    with pytest.raises(ConfigError, match=r"^config key studies\[1\]: study 'regions' has no"):
+        validate(config, schema)
 
 
 def test_defaults_are_filled_in(config, schema):

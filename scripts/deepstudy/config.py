@@ -18,6 +18,7 @@ import yaml
 TRAIN_SIZES = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}
 #: Number of axes of one example (channel included) per dataset.
 EXAMPLE_NDIM = {"mnist1d": 2, "mnist": 3, "fashion_mnist": 3, "cifar10": 3}
+STUDIES = ("noise", "regions")
 GRID_FACTORS = ("model", "noise", "alpha", "n_clean", "batch_size", "lr", "seed")
 
 
@@ -146,8 +147,8 @@ def _check_regions(config: dict) -> None:
                     f"config key regions.init.neurons[{j}]: {neurons} neurons do not split evenly over"
                     f" depth {depth} (regions.init.depth[{i}])"
                 )
-    if "noise" not in config:
-        raise ConfigError("config key regions.trained: needs the noise study, whose checkpoints it analyses")
+    if "noise" not in config["studies"]:
+        raise ConfigError("config key studies: regions needs the noise study, whose checkpoints it analyses")
     if study["dataset"] != config["noise"]["dataset"]:
         raise ConfigError(
             f"config key regions.dataset: '{study['dataset']}' differs from noise.dataset"
@@ -174,8 +175,13 @@ def validate(config: dict, schema: dict) -> dict:
     if errors:
         error = min(errors, key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
         raise ConfigError(_message(error))
-    if "noise" in config:
+    if "studies" not in config:
+        config["studies"] = [study for study in STUDIES if study in config]
+    for i, study in enumerate(config["studies"]):
+        if study not in config:
+            raise ConfigError(f"config key studies[{i}]: study '{study}' has no '{study}' section")
+    if "noise" in config["studies"]:
         _check_noise(config)
-    if "regions" in config:
+    if "regions" in config["studies"]:
         _check_regions(config)
     return config

@@ -30,7 +30,7 @@ def dataset_options(wildcards):
     return options
 
 
-NOISE_RUNS = runs(config["noise"]["grid"]) if "noise" in config else []
+NOISE_RUNS = runs(config["noise"]["grid"]) if "noise" in config["studies"] else []
 NOISE_FACTORS = ("model", "noise", "alpha", "n_clean", "batch_size", "lr", "seed")
 # Zarr stores are directories; rules declare their root metadata file, zarr.json, so that Snakemake
 # leaves no marker file inside the store (see deepstudy.store.store_root).
@@ -130,7 +130,7 @@ def noise_figures():
 
 
 def noise_targets():
-    if "noise" not in config:
+    if "noise" not in config["studies"]:
         return []
     return ["results/noise/summary.zarr/zarr.json", *noise_figures()]
 
@@ -199,7 +199,7 @@ def region_checkpoint(wildcards):
 
 
 def region_targets():
-    if "regions" not in config:
+    if "regions" not in config["studies"]:
         return []
     return [
         "results/regions/init.zarr/zarr.json",
