@@ -6,7 +6,7 @@ from deepstudy.runner import rule_log
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 
 with rule_log(snakemake.log[0]):
-    names = ("init", "trained", "partition", "activation", "trainability")
+    names = ("init", "trained", "memorised", "partition", "activation", "trainability")
     stores = {name: store.open_store(snakemake.input[name]).load() for name in names}
     outputs = {
         name: list(snakemake.output[name])

@@ -24,7 +24,5 @@ with rule_log(snakemake.log[0]):
     result = region_study.analyse(
         net, tensors.test_x, probes, options["margin"], options["grid_resolution"], options["max_polygons"]
     )
-    result.attrs["factors"] = json.dumps(
-        [int(wildcards.depth), int(wildcards.neurons), wildcards.init, int(wildcards.seed)]
-    )
+    result.attrs["factors"] = json.dumps(region_study.typed_factors(dict(snakemake.wildcards.items())))
     store.write_store(result, snakemake.output.store, snakemake.config)

@@ -17,17 +17,5 @@ with rule_log(snakemake.log[0]):
     result = region_study.analyse(
         net, tensors.test_x, probes, options["margin"], options["grid_resolution"], options["max_polygons"]
     )
-    w = snakemake.wildcards
-    result.attrs["factors"] = json.dumps(
-        [
-            w.model,
-            w.noise,
-            float(w.alpha),
-            int(w.n_clean),
-            int(w.batch_size),
-            float(w.lr),
-            int(w.seed),
-            int(w.epoch),
-        ]
-    )
+    result.attrs["factors"] = json.dumps(region_study.typed_factors(dict(snakemake.wildcards.items())))
     store.write_store(result, snakemake.output.store, snakemake.config)

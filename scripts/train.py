@@ -13,8 +13,9 @@ with rule_log(snakemake.log[0]):
     print(f"training on {device} with {snakemake.threads} thread(s)")
     tensors = data.Tensors(store.open_store(snakemake.input.dataset), device)
     source_x = None
-    if snakemake.input.source:
-        source_x = data.Tensors(store.open_store(snakemake.input.source[0]), device).train_x
+    source = list(snakemake.input.get("source", []))  # only source noise has a source dataset
+    if source:
+        source_x = data.Tensors(store.open_store(source[0]), device).train_x
     metrics = jobs.train_job(
         snakemake.params.runs,
         [store.open_store(path) for path in snakemake.input.plans],

@@ -105,30 +105,34 @@ def distance_to_boundary(init: xr.Dataset) -> plt.Figure:
     return fig
 
 
-def patterns_2d(init: xr.Dataset, trained: xr.Dataset) -> plt.Figure:
-    """Activation patterns in a 2D square against #neurons, log-log, with the (#neurons)² reference."""
-    frame = _per_network(init, "patterns_2d", "plane")
+def patterns_2d(init: xr.Dataset, trained: xr.Dataset, memorised: xr.Dataset) -> plt.Figure:
+    """Activation patterns in a 2D square against #neurons, log-log, with the (#neurons)² reference:
+    at initialisation (solid) and after memorising random labels (dashed)."""
+    at_init = _per_network(init, "patterns_2d", "plane").assign(state="initialisation")
+    after = _per_network(memorised.isel(epoch=-1), "patterns_2d", "plane").assign(
+        state="memorised random labels"
+    )
+    frame = pd.concat([at_init, after])
     fig, ax = plt.subplots(figsize=(5.5, 4))
     sns.lineplot(
         data=frame,
         x="neurons_total",
         y="patterns_2d",
         hue="depth",
-        style="init",
+        style="state",
         marker="o",
         errorbar="sd",
         palette="viridis",
         ax=ax,
     )
     neurons = np.array(sorted(frame["neurons_total"].unique()), dtype=float)
-    scale = frame["patterns_2d"].mean() / (frame["neurons_total"] ** 2).mean()
+    scale = at_init["patterns_2d"].mean() / (at_init["neurons_total"] ** 2).mean()
     ax.plot(neurons, scale * neurons**2, color="grey", linestyle="--", label="∝ neurons²")
-    last = trained.isel(epoch=-1)
-    after = _per_network(last, "patterns_2d", "plane") if "patterns_2d" in last else pd.DataFrame()
-    if not after.empty:
+    runs = _per_network(trained.isel(epoch=-1), "patterns_2d", "plane")
+    if not runs.empty:
         ax.scatter(
-            after["neurons_total"],
-            after["patterns_2d"],
+            runs["neurons_total"],
+            runs["patterns_2d"],
             color="black",
             marker="x",
             label="after training (last checkpoint)",
@@ -246,7 +250,7 @@ def draw_all(stores: dict[str, xr.Dataset], outputs: dict[str, list[str]]) -> No
         "regions_per_length": lambda: regions_per_length(stores["init"]),
         "regions_through_training": lambda: regions_through_training(stores["trained"]),
         "distance_to_boundary": lambda: distance_to_boundary(stores["init"]),
-        "patterns_2d": lambda: patterns_2d(stores["init"], stores["trained"]),
+        "patterns_2d": lambda: patterns_2d(stores["init"], stores["trained"], stores["memorised"]),
         "partition": lambda: partition(stores["partition"]),
         "activation_length": lambda: activation_length(stores["activation"]),
         "trainability": lambda: trainability(stores["trainability"]),

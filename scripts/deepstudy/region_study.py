@@ -97,6 +97,20 @@ def analyse(
     return ds
 
 
+def typed_factors(wildcards: dict[str, str]) -> dict[str, int | float | str]:
+    """Wildcard values as the numbers (or names) they stand for, to become coordinates."""
+    factors: dict[str, int | float | str] = {}
+    for key, text in wildcards.items():
+        try:
+            factors[key] = int(text)
+        except ValueError:
+            try:
+                factors[key] = float(text)
+            except ValueError:
+                factors[key] = text
+    return factors
+
+
 def fresh_mlp(depth: int, neurons: int, init: str, input_shape: tuple[int, ...], num_classes: int, seed: int):
     """An MLP with ``neurons`` hidden neurons in all, split evenly over ``depth`` layers."""
     from deepstudy.models import build_model

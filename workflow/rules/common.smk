@@ -144,6 +144,10 @@ REGION_PATHS = {
     "trained": "results/regions/trained/{model}/{noise}/alpha{alpha}_nclean{n_clean}_bs{batch_size}_lr{lr}/seed{seed}/epoch{epoch}.zarr/zarr.json",
     "activation": "results/regions/activation_length.zarr/zarr.json",
     "trainability": "results/regions/trainability.zarr/zarr.json",
+    "random_labels": "results/regions/memorise/plans/{dataset}/n{n_examples}_seed{seed}.zarr/zarr.json",
+    "memorise_metrics": "results/regions/memorise/depth{depth}_neurons{neurons}_{init}/seed{seed}/metrics.zarr/zarr.json",
+    "memorise_checkpoint": "results/regions/memorise/depth{depth}_neurons{neurons}_{init}/seed{seed}/epoch{epoch}.pt",
+    "memorised": "results/regions/memorised/depth{depth}_neurons{neurons}_{init}/seed{seed}/epoch{epoch}.zarr/zarr.json",
 }
 REGION_FACTORS = ("depth", "neurons", "init", "seed")
 
@@ -198,11 +202,70 @@ def region_checkpoint(wildcards):
     return NOISE_PATHS["checkpoint"].format(**wildcards)
 
 
+def memorise_networks():
+    """The fresh networks' architectures, trained to memorise random labels (one per seed)."""
+    study = config["regions"]
+    return [
+        dict(zip(REGION_FACTORS, values))
+        for values in itertools.product(
+            study["init"]["depth"], study["init"]["neurons"], study["init"]["init"], study["memorise"]["seed"]
+        )
+    ]
+
+
+def memorised_targets():
+    return [
+        REGION_PATHS["memorised"].format(
+            epoch=epoch, **{k: number_label(v) if k != "init" else v for k, v in network.items()}
+        )
+        for network in memorise_networks()
+        for epoch in config["regions"]["memorise"]["checkpoint_epochs"]
+    ]
+
+
+def memorise_plan(wildcards):
+    """The memorisation plan of a training job, as a list: the train script takes one per run."""
+    return [
+        REGION_PATHS["random_labels"].format(
+            dataset=config["regions"]["dataset"],
+            n_examples=config["regions"]["memorise"]["n_examples"],
+            seed=wildcards.seed,
+        )
+    ]
+
+
+def memorise_runs(wildcards):
+    """The run spec of one memorisation training (the train script takes a list)."""
+    options = config["regions"]["memorise"]
+    depth, neurons = int(wildcards.depth), int(wildcards.neurons)
+    return [
+        dict(
+            name=f"memorise_depth{depth}_neurons{neurons}_{wildcards.init}_seed{wildcards.seed}",
+            model={"architecture": "mlp", "depth": depth, "width": neurons // depth, "init": wildcards.init},
+            seed=int(wildcards.seed),
+            lr=options["lr"],
+            batch_size=options["batch_size"],
+            epochs=options["epochs"],
+            optimizer="sgd",
+            momentum=options["momentum"],
+            weight_decay=0.0,
+            epoch_examples=options["epoch_examples"],
+            checkpoint_epochs=sorted(options["checkpoint_epochs"]),
+            factors={"depth": depth, "neurons": neurons, "init": wildcards.init, "seed": int(wildcards.seed)},
+        )
+    ]
+
+
+def memorised_checkpoint(wildcards):
+    return REGION_PATHS["memorise_checkpoint"].format(**wildcards)
+
+
 def region_targets():
     if "regions" not in config["studies"]:
         return []
     return [
         "results/regions/init.zarr/zarr.json",
+        "results/regions/memorised.zarr/zarr.json",
         "results/regions/trained.zarr/zarr.json",
         REGION_PATHS["activation"],
         REGION_PATHS["trainability"],

@@ -55,6 +55,84 @@ rule regions_trained:
         "../../scripts/regions_trained.py"
 
 
+rule random_labels:
+    message:
+        "Memorisation plan: {wildcards.n_examples} {wildcards.dataset} images with random labels (seed {wildcards.seed})"
+    input:
+        dataset=NOISE_PATHS["dataset"],
+    output:
+        plan=REGION_PATHS["random_labels"],
+    log:
+        "results/logs/random_labels/{dataset}_n{n_examples}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/random_labels/{dataset}_n{n_examples}_seed{seed}.tsv"
+    wildcard_constraints:
+        n_examples=r"\d+",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../../scripts/random_labels.py"
+
+
+rule memorise:
+    message:
+        "Memorising random labels: depth {wildcards.depth}, {wildcards.neurons} neurons, seed {wildcards.seed}"
+    input:
+        dataset=region_dataset,
+        plans=memorise_plan,
+    params:
+        runs=memorise_runs,
+        device=config["device"],
+    output:
+        metrics=REGION_PATHS["memorise_metrics"],
+        checkpoints=expand(
+            REGION_PATHS["memorise_checkpoint"],
+            epoch=config["regions"]["memorise"]["checkpoint_epochs"],
+            allow_missing=True,
+        ),
+    log:
+        "results/logs/memorise/depth{depth}_neurons{neurons}_{init}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/memorise/depth{depth}_neurons{neurons}_{init}_seed{seed}.tsv"
+    threads: 1
+    resources:
+        gpu=gpu_count(),
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../../scripts/train.py"
+
+
+rule regions_memorised:
+    message:
+        "Regions of a network memorising random labels: depth {wildcards.depth}, {wildcards.neurons} neurons, epoch {wildcards.epoch}"
+    input:
+        dataset=region_dataset,
+        checkpoint=memorised_checkpoint,
+    params:
+        probes=region_probe_params,
+    output:
+        store=REGION_PATHS["memorised"],
+    log:
+        "results/logs/regions_memorised/depth{depth}_neurons{neurons}_{init}_seed{seed}_epoch{epoch}.log",
+    benchmark:
+        "results/benchmarks/regions_memorised/depth{depth}_neurons{neurons}_{init}_seed{seed}_epoch{epoch}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/training.yaml"
+    script:
+        "../../scripts/regions_trained.py"
+
+
 rule region_partition:
     message:
         "Polygons of one plane's region partition, before and after training"
@@ -129,9 +207,11 @@ rule collect_regions:
     input:
         init=region_init_targets(),
         trained=region_trained_targets(),
+        memorised=memorised_targets(),
     output:
         init="results/regions/init.zarr/zarr.json",
         trained="results/regions/trained.zarr/zarr.json",
+        memorised="results/regions/memorised.zarr/zarr.json",
     log:
         "results/logs/collect_regions.log",
     benchmark:
@@ -152,6 +232,7 @@ rule plot_regions:
     input:
         init="results/regions/init.zarr/zarr.json",
         trained="results/regions/trained.zarr/zarr.json",
+        memorised="results/regions/memorised.zarr/zarr.json",
         partition="results/regions/partition.zarr/zarr.json",
         activation=REGION_PATHS["activation"],
         trainability=REGION_PATHS["trainability"],
