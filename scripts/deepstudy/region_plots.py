@@ -22,34 +22,29 @@ def _per_network(init: xr.Dataset, variable: str, over: str) -> pd.DataFrame:
     return frame.dropna(subset=[variable])
 
 
+def _against_neurons(frame: pd.DataFrame, y: str, ax: plt.Axes, style: str = "init", **options) -> None:
+    """``y`` against the number of hidden neurons, one colour per depth, mean ± sd over networks."""
+    sns.lineplot(
+        data=frame,
+        x="neurons_total",
+        y=y,
+        hue="depth",
+        style=style,
+        marker="o",
+        errorbar="sd",
+        palette="viridis",
+        ax=ax,
+        **options,
+    )
+
+
 def regions_per_length(init: xr.Dataset) -> plt.Figure:
     """Regions per unit length along lines against #neurons, per depth, raw and divided by #neurons."""
     frame = _per_network(init, "regions_per_length", "line")
     frame["per_neuron"] = frame["regions_per_length"] / frame["neurons_total"]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    sns.lineplot(
-        data=frame,
-        x="neurons_total",
-        y="regions_per_length",
-        hue="depth",
-        style="init",
-        marker="o",
-        errorbar="sd",
-        palette="viridis",
-        ax=axes[0],
-    )
-    sns.lineplot(
-        data=frame,
-        x="neurons_total",
-        y="per_neuron",
-        hue="depth",
-        style="init",
-        marker="o",
-        errorbar="sd",
-        palette="viridis",
-        ax=axes[1],
-        legend=False,
-    )
+    _against_neurons(frame, "regions_per_length", axes[0])
+    _against_neurons(frame, "per_neuron", axes[1], legend=False)
     axes[0].set(xlabel="hidden neurons", ylabel="regions per unit length", title="At initialisation")
     axes[1].set(
         xlabel="hidden neurons",
@@ -85,17 +80,7 @@ def distance_to_boundary(init: xr.Dataset) -> plt.Figure:
     frame = _per_network(init, "distance", "point")
     frame["scaled"] = frame["distance"] * frame["neurons_total"]
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    sns.lineplot(
-        data=frame,
-        x="neurons_total",
-        y="scaled",
-        hue="depth",
-        style="init",
-        marker="o",
-        errorbar="sd",
-        palette="viridis",
-        ax=ax,
-    )
+    _against_neurons(frame, "scaled", ax)
     ax.set(
         xlabel="hidden neurons",
         ylabel="distance to boundary × neurons",
@@ -114,17 +99,7 @@ def patterns_2d(init: xr.Dataset, trained: xr.Dataset, memorised: xr.Dataset) ->
     )
     frame = pd.concat([at_init, after])
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    sns.lineplot(
-        data=frame,
-        x="neurons_total",
-        y="patterns_2d",
-        hue="depth",
-        style="state",
-        marker="o",
-        errorbar="sd",
-        palette="viridis",
-        ax=ax,
-    )
+    _against_neurons(frame, "patterns_2d", ax, style="state")
     neurons = np.array(sorted(frame["neurons_total"].unique()), dtype=float)
     scale = at_init["patterns_2d"].mean() / (at_init["neurons_total"] ** 2).mean()
     ax.plot(neurons, scale * neurons**2, color="grey", linestyle="--", label="∝ neurons²")
