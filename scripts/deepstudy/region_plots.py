@@ -110,7 +110,7 @@ def patterns_2d(init: xr.Dataset, trained: xr.Dataset, memorised: xr.Dataset) ->
             runs["patterns_2d"],
             color="black",
             marker="x",
-            label="after training (last checkpoint)",
+            label="noise-study MLPs, last checkpoint",
             zorder=3,
         )
     ax.set(
