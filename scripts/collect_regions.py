@@ -2,7 +2,7 @@
 
 import json
 
-from deepstudy import region_study, store
+from deepstudy import region_summary, store
 from deepstudy.runner import rule_log
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
@@ -11,4 +11,4 @@ with rule_log(snakemake.log[0]):
     for kind in ("init", "trained", "memorised"):
         stores = [store.open_store(path) for path in snakemake.input[kind]]
         factors = [json.loads(ds.attrs["factors"]) for ds in stores]
-        store.write_store(region_study.collect(stores, factors), snakemake.output[kind], snakemake.config)
+        store.write_store(region_summary.collect(stores, factors), snakemake.output[kind], snakemake.config)
