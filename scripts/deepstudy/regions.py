@@ -193,31 +193,34 @@ def _next_layer(
     is the same lerp of its values at j and j + 1 minus column k of its weights times that lerp.
     """
     device = z.device
-    z_next = _apply(following, [torch.relu(z).view(-1, *shape)])[0]
-    out_shape = z_next.shape[1:]
-    z_next = z_next.flatten(1)
-    merged = z_next.new_empty((len(z_next) + len(interval), z_next.shape[1]))
-    merged[old_position] = z_next
     linear = _dense_linear(following)
     alone = torch.zeros_like(interval, dtype=torch.bool)
     if linear is not None and len(interval):
         alone[:] = True
         alone[1:] &= interval[1:] != interval[:-1]
         alone[:-1] &= interval[:-1] != interval[1:]
-    if bool(alone.any()):
-        i, k, w = interval[alone], neuron[alone], weight[alone]
-        lost = torch.lerp(torch.relu(z[i, k]), torch.relu(z[i + 1, k]), w)
-        columns = transposed(linear)[k]
-        values = torch.lerp(z_next[i], z_next[i + 1], w[:, None]).addcmul_(columns, lost[:, None], value=-1)
-        merged[new_position[alone]] = values
     crowded = ~alone
+    # what the new points need from z, taken before z is rectified in place
+    i, k, w = interval[alone], neuron[alone], weight[alone]
+    lost = torch.lerp(torch.relu(z[i, k]), torch.relu(z[i + 1, k]), w)
+    inputs = None
     if bool(crowded.any()):
-        i, k, w = interval[crowded], neuron[crowded], weight[crowded]
-        inputs = torch.lerp(z[i], z[i + 1], w[:, None])
-        inputs[torch.arange(len(k), device=device), k] = 0.0
-        merged[new_position[crowded]] = _apply(following, [inputs.clamp_(min=0).view(-1, *shape)])[0].flatten(
-            1
+        ic, kc, wc = interval[crowded], neuron[crowded], weight[crowded]
+        inputs = torch.lerp(z[ic], z[ic + 1], wc[:, None])
+        inputs[torch.arange(len(kc), device=device), kc] = 0.0
+        inputs = inputs.clamp_(min=0).view(-1, *shape)
+    z_next = _apply(following, [z.clamp_(min=0).view(-1, *shape)])[0]
+    out_shape = z_next.shape[1:]
+    z_next = z_next.flatten(1)
+    merged = z_next.new_empty((len(z_next) + len(interval), z_next.shape[1]))
+    merged[old_position] = z_next
+    if len(i):
+        values = torch.lerp(z_next[i], z_next[i + 1], w[:, None]).addcmul_(
+            transposed(linear)[k], lost[:, None], value=-1
         )
+        merged[new_position[alone]] = values
+    if inputs is not None:
+        merged[new_position[crowded]] = _apply(following, [inputs])[0].flatten(1)
     return merged.view(-1, *out_shape)
 
 
