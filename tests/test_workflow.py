@@ -189,6 +189,9 @@ def test_regions_stores_have_named_dimensions(study):
     hidden = init["hidden_neurons"].isel(init=0, seed=0).transpose("depth", "neurons")
     assert np.array_equal(hidden.values, np.tile(init["neurons"].values, (init.sizes["depth"], 1)))
     assert init["regions_per_length"].attrs["units"] == "regions per unit length"
+    probes = config["regions"]["probes"]
+    assert init.sizes["line"] == probes["lines"] + probes["directions"]
+    assert list(init["line_kind"].values).count("direction") == probes["directions"]
     assert bool((init["patterns_2d"] >= init["grid_patterns_2d"]).all())
     trained = xr.open_zarr(workdir / "results" / "regions" / "trained.zarr")
     assert list(trained["epoch"].values) == sorted(config["noise"]["training"]["checkpoint_epochs"])

@@ -17,8 +17,11 @@ from torch import nn
 from deepstudy import regions
 
 
-def probe_indices(num_test: int, lines: int, planes: int, points: int, seed: int) -> dict[str, np.ndarray]:
-    """Which test examples anchor the lines (pairs), planes (triples) and distance points."""
+def probe_indices(
+    num_test: int, lines: int, planes: int, points: int, seed: int, directions: int = 0
+) -> dict[str, np.ndarray]:
+    """Which test examples anchor the lines (pairs), the random-direction lines (their starts),
+    planes (triples) and distance points."""
     rng = np.random.default_rng(seed)
 
     def distinct(count: int, size: int) -> np.ndarray:
@@ -30,7 +33,31 @@ def probe_indices(num_test: int, lines: int, planes: int, points: int, seed: int
         "line": distinct(lines, 2),
         "plane": distinct(planes, 3),
         "point": rng.choice(num_test, min(points, num_test), replace=False),
+        "direction": rng.choice(num_test, directions, replace=True),
+        "direction_seed": np.array(seed),
     }
+
+
+def _segments(
+    test_x: torch.Tensor, probes: dict[str, np.ndarray]
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Starts and ends of every line: between test pairs, then from test points in random directions.
+
+    A random-direction line is as long as the median pair line, so both kinds span the data's scale.
+    """
+    pairs = torch.as_tensor(probes["line"])
+    start, end = test_x[pairs[:, 0]], test_x[pairs[:, 1]]
+    kinds = ["pair"] * len(pairs)
+    origins = torch.as_tensor(probes.get("direction", np.zeros(0, dtype=np.int64)))
+    if len(origins):
+        generator = torch.Generator().manual_seed(int(probes["direction_seed"]))
+        direction = torch.randn((len(origins), *test_x.shape[1:]), generator=generator, dtype=test_x.dtype)
+        direction = direction / direction.flatten(1).norm(dim=1).view(-1, *([1] * (test_x.ndim - 1)))
+        scale = (end - start).flatten(1).norm(dim=1).median()
+        start = torch.cat([start, test_x[origins]])
+        end = torch.cat([end, test_x[origins] + scale * direction.to(test_x.device)])
+        kinds += ["direction"] * len(origins)
+    return start, end, kinds
 
 
 def analyse(
@@ -45,8 +72,7 @@ def analyse(
     net = net.eval()
     shape = tuple(test_x.shape[1:])
     neurons = regions.count_neurons(net, shape)
-    line = torch.as_tensor(probes["line"])
-    start, end = test_x[line[:, 0]], test_x[line[:, 1]]
+    start, end, kinds = _segments(test_x, probes)
     counts = regions.count_regions_1d(net, start, end)
     length = (end - start).to(torch.float64).flatten(1).norm(dim=1)
     anchors = test_x[torch.as_tensor(probes["plane"])]
@@ -70,7 +96,8 @@ def analyse(
             "distance_layer": ("point", distance.layer.numpy()),
         },
         coords={
-            "line": np.arange(len(line)),
+            "line": np.arange(len(start)),
+            "line_kind": ("line", np.array(kinds, dtype=object)),
             "plane": np.arange(len(anchors)),
             "point": np.arange(len(probes["point"])),
         },
