@@ -14,10 +14,10 @@ import xarray as xr  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 
 
-def _per_network(init: xr.Dataset, variable: str, over: str) -> pd.DataFrame:
+def _per_network(store: xr.Dataset, variable: str, over: str) -> pd.DataFrame:
     """Mean of ``variable`` over its probe dimension, one row per network that exists."""
-    frame = init[variable].mean(over).to_dataframe(name=variable).reset_index()
-    neurons = init["hidden_neurons"].to_dataframe(name="neurons_total").reset_index()
+    frame = store[variable].mean(over).to_dataframe(name=variable).reset_index()
+    neurons = store["hidden_neurons"].to_dataframe(name="neurons_total").reset_index()
     frame = frame.merge(neurons, on=[c for c in neurons.columns if c != "neurons_total"])
     return frame.dropna(subset=[variable])
 
@@ -58,11 +58,8 @@ def regions_per_length(init: xr.Dataset) -> plt.Figure:
 
 def regions_through_training(trained: xr.Dataset) -> plt.Figure:
     """Regions per unit length (divided by #neurons) along training, per run of the noise study."""
-    frame = trained["regions_per_length"].mean("line").to_dataframe(name="density").reset_index()
-    frame = frame.dropna(subset=["density"])
-    neurons = trained["hidden_neurons"].to_dataframe(name="neurons_total").reset_index().dropna()
-    frame = frame.merge(neurons, on=[c for c in neurons.columns if c != "neurons_total"])
-    frame["per_neuron"] = frame["density"] / frame["neurons_total"]
+    frame = _per_network(trained, "regions_per_length", "line")
+    frame["per_neuron"] = frame["regions_per_length"] / frame["neurons_total"]
     frame["run"] = frame["model"] + ", " + frame["noise"] + " α=" + frame["alpha"].map("{:g}".format)
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     sns.lineplot(data=frame, x="epoch", y="per_neuron", hue="run", marker="o", errorbar="sd", ax=ax)
