@@ -1,7 +1,5 @@
 """Rule regions_trained: region statistics of one checkpoint of a label-noise run."""
 
-import json
-
 import torch
 from deepstudy import data, region_study, store
 from deepstudy.runner import rule_log
@@ -10,12 +8,12 @@ snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 
 with rule_log(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
-    options = snakemake.params.probes
     tensors = data.Tensors(store.open_store(snakemake.input.dataset))
     net = region_study.load_checkpoint(snakemake.input.checkpoint)
-    probes = region_study.probe_indices(len(tensors.test_x), **options["probes"])
-    result = region_study.analyse(
-        net, tensors.test_x, probes, options["margin"], options["grid_resolution"], options["max_polygons"]
+    result = region_study.analyse_with_options(
+        net,
+        tensors.test_x,
+        snakemake.params.probes,
+        region_study.typed_factors(dict(snakemake.wildcards.items())),
     )
-    result.attrs["factors"] = json.dumps(region_study.typed_factors(dict(snakemake.wildcards.items())))
     store.write_store(result, snakemake.output.store, snakemake.config)

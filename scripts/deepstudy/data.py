@@ -18,7 +18,6 @@ import xarray as xr
 
 from deepstudy.errors import StudyInputError
 
-DATASETS = ("mnist1d", "mnist", "fashion_mnist", "cifar10")
 TORCHVISION_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 
 #: The files each torchvision dataset needs, relative to the data root, for the error message.

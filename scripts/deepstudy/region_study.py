@@ -9,6 +9,8 @@ region boundary, as an xarray Dataset with named dimensions and units.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 import xarray as xr
@@ -122,6 +124,20 @@ def analyse(
     )
     ds["distance_layer"].attrs["description"] = "hidden layer (0-based) of the neuron nearest to the point"
     return ds
+
+
+def analyse_with_options(net: nn.Module, test_x: torch.Tensor, options: dict, factors: dict) -> xr.Dataset:
+    """:func:`analyse` with the regions config's probe options, recording the network's factors.
+
+    ``factors`` (typed by :func:`typed_factors`) become the store's ``factors`` attribute, from
+    which collection puts every network on the study's grid.
+    """
+    probes = probe_indices(len(test_x), **options["probes"])
+    result = analyse(
+        net, test_x, probes, options["margin"], options["grid_resolution"], options["max_polygons"]
+    )
+    result.attrs["factors"] = json.dumps(factors)
+    return result
 
 
 def typed_factors(wildcards: dict[str, str]) -> dict[str, int | float | str]:
