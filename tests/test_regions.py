@@ -31,13 +31,14 @@ def reference_count(net: nn.Sequential, a: np.ndarray, b: np.ndarray) -> int:
     linears = [layer for layer in net if isinstance(layer, nn.Linear)][:-1]
     for layer in linears:
         weight = layer.weight.detach().double().numpy()
-        bias = layer.bias.detach().double().numpy()
+        bias = 0.0 if layer.bias is None else layer.bias.detach().double().numpy()
         split = []
         for t0, t1, value, slope in pieces:
             z, dz = weight @ value + bias, weight @ slope
             with np.errstate(divide="ignore", invalid="ignore"):
                 crossing = -z / dz
-            cuts = np.sort(crossing[(crossing > t0) & (crossing < t1)])
+            # a cut within rounding of the piece's ends is the end itself (where a dead stretch ends)
+            cuts = np.sort(crossing[(crossing > t0 + 1e-12) & (crossing < t1 - 1e-12)])
             bounds = [t0, *cuts.tolist(), t1]
             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
                 active = (z + (lo + hi) / 2 * dz) > 0
@@ -106,6 +107,32 @@ def test_exact_count_matches_an_independent_reference(input_size, widths):
     assert exact.tolist() == expected
     assert torch.equal(
         torch.bincount(regions.breakpoints_1d(net, start, end).segment, minlength=12) + 1, exact
+    )
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_exact_zeros_are_no_crossings(bias):
+    """Segments from the origin of a bias-free net start with every neuron exactly zero, and narrow
+    layers that die on a stretch pass exact zeros on: neither is a sign change."""
+    torch.manual_seed(5)
+    layers: list[nn.Module] = []
+    for fan_in, width in [(4, 3), (3, 2), (2, 3), (3, 2)]:
+        layers += [nn.Linear(fan_in, width, bias=bias), nn.ReLU()]
+    net = nn.Sequential(*layers, nn.Linear(2, 2, bias=bias))
+    if bias:
+        with torch.no_grad():
+            for layer in net[2::2]:  # zero biases after the first layer: dead stretches give zeros
+                if isinstance(layer, nn.Linear):
+                    layer.bias.zero_()
+    generator = torch.Generator().manual_seed(1)
+    end = torch.randn(40, 4, generator=generator) * 3
+    start = torch.zeros_like(end)
+    start[20:] = -end[20:]  # through the origin
+    exact = regions.count_regions_1d(net, start, end, chunk=7)
+    expected = [reference_count(net, a.numpy(), b.numpy()) for a, b in zip(start, end, strict=True)]
+    assert exact.tolist() == expected
+    assert torch.equal(
+        torch.bincount(regions.breakpoints_1d(net, start, end).segment, minlength=40) + 1, exact
     )
 
 

@@ -15,7 +15,6 @@ planes at once.
 from __future__ import annotations
 
 import copy
-import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -109,14 +108,41 @@ class Breakpoints1D:
     layer: torch.Tensor
 
 
-def _sign_changes(z: torch.Tensor, segment: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(interval, neuron) of every sign change of ``z`` between consecutive points of a segment."""
-    negative = torch.signbit(z)
-    interval, neuron = torch.nonzero(negative[:-1] ^ negative[1:], as_tuple=True)
-    left, right = z[interval, neuron], z[interval + 1, neuron]
-    # strictly opposite signs (a zero is no crossing), within one segment
-    keep = (left != 0) & (right != 0) & (segment[interval + 1] == segment[interval])
-    return interval[keep], neuron[keep]
+def _sign_changes(z: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """(interval, neuron) → whether the sign bit of ``z`` differs between consecutive points.
+
+    Points are stored in the order they were made; ``order`` sorts them along the segments, and
+    interval i lies between sorted points i and i + 1.
+    """
+    negative = torch.signbit(z)[order]
+    return negative[:-1] ^ negative[1:]
+
+
+def _crossings(
+    z: torch.Tensor, order: torch.Tensor, segment: torch.Tensor, changes: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every sign change of ``z`` between consecutive points of one segment: the interval, the
+    neuron, and its values at the interval's ends (strictly opposite: a zero is no crossing)."""
+    position, neuron = torch.nonzero(changes, as_tuple=True)
+    left, right = order[position], order[position + 1]
+    at_left, at_right = z[left, neuron], z[right, neuron]
+    keep = (at_left != 0) & (at_right != 0) & (segment[left] == segment[right])
+    return position[keep], neuron[keep], at_left[keep], at_right[keep]
+
+
+def _crossing_counts(
+    z: torch.Tensor, order: torch.Tensor, segment: torch.Tensor, segments: int
+) -> torch.Tensor:
+    """Number of sign changes of ``z`` along each segment, without locating them."""
+    changes = _sign_changes(z, order)
+    if bool((z == 0).any()):  # rare: exact zeros need the per-crossing test
+        position = _crossings(z, order, segment, changes)[0]
+        return torch.bincount(segment[order[position]], minlength=segments)
+    per_interval = changes.sum(dim=1)
+    per_interval *= segment[order[1:]] == segment[order[:-1]]
+    return torch.zeros(segments, dtype=torch.long, device=z.device).index_add_(
+        0, segment[order[:-1]], per_interval
+    )
 
 
 def _insertion(after: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,6 +164,14 @@ def _merged(old: torch.Tensor, new: torch.Tensor, old_position, new_position) ->
     return out
 
 
+def _alone(position: torch.Tensor) -> torch.Tensor:
+    """Which of the (sorted) new points is the only one in its interval."""
+    alone = torch.ones_like(position, dtype=torch.bool)
+    alone[1:] &= position[1:] != position[:-1]
+    alone[:-1] &= position[:-1] != position[1:]
+    return alone
+
+
 def _default_chunk(device: torch.device) -> int:
     """Segments processed together: a few dozen keep a CPU's working set in cache."""
     return 32 if device.type == "cpu" else 4096
@@ -150,10 +184,11 @@ def breakpoints_1d(
 
     The network is continuous, so each layer's input is known by its values at the points where
     earlier neurons change sign (and the segment's ends), and is affine in between. A layer's
-    pre-activations are computed at those points only (one row per point, float64); a neuron
-    changes sign between two consecutive points exactly where the linear interpolation of its
-    values crosses zero, and there a new point is inserted, its values interpolated. Segments are
-    processed ``chunk`` at a time, all of a chunk's points batched together.
+    pre-activations are computed at those points (float64); a neuron changes sign between two
+    consecutive points exactly where the linear interpolation of its values crosses zero, and there
+    a new point is inserted. Points are kept in the order they were made (no rows are moved), with
+    a permutation that sorts them along the segments. Segments are processed ``chunk`` at a time,
+    all of a chunk's points batched together.
     """
     chunk = chunk or _default_chunk(start.device)
     net = _float64(net, start.device)
@@ -174,59 +209,67 @@ def _dense_linear(block: list[nn.Module]) -> nn.Linear | None:
     return layers[0] if len(layers) == 1 and isinstance(layers[0], nn.Linear) else None
 
 
-def _next_layer(
-    z: torch.Tensor,
-    shape: torch.Size,
-    following: list[nn.Module],
-    interval: torch.Tensor,
-    neuron: torch.Tensor,
-    weight: torch.Tensor,
-    old_position: torch.Tensor,
-    new_position: torch.Tensor,
-    transposed,
-) -> torch.Tensor:
-    """The next layer's pre-activations at the old points and at the new ones, merged in order.
+@dataclass
+class _NewPoints:
+    """Points inserted where a neuron changes sign: between points ``left`` and ``right`` (indices
+    in creation order), at fraction ``weight`` of the way, where ``neuron`` goes from ``at_left``
+    to ``at_right``. The last ``alone`` of them are each the only new point in their interval."""
 
-    At the old points it is one product per point. A new point alone in its interval (j, j + 1)
-    needs none: z is affine there and only neuron k changes sign, so relu(z(p)) equals
-    lerp(relu(z_j), relu(z_j+1), w) except in coordinate k, where relu(z_k(p)) = 0; the next layer
-    is the same lerp of its values at j and j + 1 minus column k of its weights times that lerp.
+    left: torch.Tensor
+    right: torch.Tensor
+    neuron: torch.Tensor
+    weight: torch.Tensor
+    at_left: torch.Tensor
+    at_right: torch.Tensor
+    alone: int
+
+    def take(self, index: torch.Tensor, alone: int) -> _NewPoints:
+        fields = (self.left, self.right, self.neuron, self.weight, self.at_left, self.at_right)
+        return _NewPoints(*(field[index] for field in fields), alone)
+
+
+def _next_layer(
+    z: torch.Tensor, shape: torch.Size, following: list[nn.Module], new: _NewPoints
+) -> torch.Tensor:
+    """The next layer's pre-activations at the old points, then at the new ones (creation order).
+
+    Between two consecutive old points z is affine, so at a new point it is the linear
+    interpolation of its neighbours' values with the crossing neuron k exactly zero; those rectified
+    values go through the next layer in one product with the old points'. A new point alone in its
+    interval needs no product when the next layer is dense: there relu(z) is the interpolation of
+    its neighbours' relu(z) except in coordinate k, so the next layer's value is the same
+    interpolation of its neighbours' values minus column k of its weights times that coordinate.
     """
-    device = z.device
+    count, added = len(z), len(new.neuron)
+    crowded = added - new.alone
+    rectified = z.new_empty((count + crowded, z.shape[1]))
+    torch.clamp(z, min=0, out=rectified[:count])
+    if crowded:
+        inputs = rectified[count:]
+        torch.lerp(z[new.left[:crowded]], z[new.right[:crowded]], new.weight[:crowded, None], out=inputs)
+        inputs[torch.arange(crowded, device=z.device), new.neuron[:crowded]] = 0.0
+        inputs.clamp_(min=0)
     linear = _dense_linear(following)
-    alone = torch.zeros_like(interval, dtype=torch.bool)
-    if linear is not None and len(interval):
-        alone[:] = True
-        alone[1:] &= interval[1:] != interval[:-1]
-        alone[:-1] &= interval[:-1] != interval[1:]
-    crowded = ~alone
-    # what the new points need from z, taken before z is rectified in place
-    i, k, w = interval[alone], neuron[alone], weight[alone]
-    lost = torch.lerp(torch.relu(z[i, k]), torch.relu(z[i + 1, k]), w)
-    inputs = None
-    if bool(crowded.any()):
-        ic, kc, wc = interval[crowded], neuron[crowded], weight[crowded]
-        inputs = torch.lerp(z[ic], z[ic + 1], wc[:, None])
-        inputs[torch.arange(len(kc), device=device), kc] = 0.0
-        inputs = inputs.clamp_(min=0).view(-1, *shape)
-    z_next = _apply(following, [z.clamp_(min=0).view(-1, *shape)])[0]
-    out_shape = z_next.shape[1:]
-    z_next = z_next.flatten(1)
-    merged = z_next.new_empty((len(z_next) + len(interval), z_next.shape[1]))
-    merged[old_position] = z_next
-    if len(i):
-        values = torch.lerp(z_next[i], z_next[i + 1], w[:, None]).addcmul_(
-            transposed(linear)[k], lost[:, None], value=-1
-        )
-        merged[new_position[alone]] = values
-    if inputs is not None:
-        merged[new_position[crowded]] = _apply(following, [inputs])[0].flatten(1)
-    return merged.view(-1, *out_shape)
+    if not new.alone or linear is None:
+        return _apply(following, [rectified.view(-1, *shape)])[0]
+    weight = linear.weight.detach()
+    out = z.new_empty((count + added, weight.shape[0]))
+    if linear.bias is None:
+        torch.mm(rectified, weight.T, out=out[: count + crowded])
+    else:
+        torch.addmm(linear.bias.detach(), rectified, weight.T, out=out[: count + crowded])
+    lone = slice(crowded, None)
+    w = new.weight[lone]
+    lost = torch.lerp(torch.relu(new.at_left[lone]), torch.relu(new.at_right[lone]), w)
+    values = out[count + crowded :]
+    torch.lerp(out[new.left[lone]], out[new.right[lone]], w[:, None], out=values)
+    values.addcmul_(weight.T.contiguous()[new.neuron[lone]], lost[:, None], value=-1)
+    return out
 
 
 def _walk_1d(net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_points: bool):
     """Breakpoints layer by layer; without ``last_layer_points`` the last hidden layer's
-    breakpoints are only located by interval (what a count needs)."""
+    breakpoints are only counted per segment (what a count needs)."""
     if start.shape != end.shape:
         raise ValueError(f"start {tuple(start.shape)} and end {tuple(end.shape)} differ in shape")
     n, device = len(start), start.device
@@ -234,30 +277,46 @@ def _walk_1d(net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_
     segment = torch.arange(n, device=device).repeat_interleave(2)
     t = torch.tensor([0.0, 1.0], dtype=DTYPE, device=device).repeat(n)
     layer = torch.full((2 * n,), -1, dtype=torch.long, device=device)
+    order = torch.arange(2 * n, device=device)
     blocks = [block for block, hidden in _hidden_steps(net) if hidden]
-    transposed = functools.cache(lambda linear: linear.weight.detach().T.contiguous())
     z = _apply(blocks[0], [points])[0]
     for depth in range(len(blocks)):
         shape = z.shape[1:]
         z = z.flatten(1)
         last = depth == len(blocks) - 1
-        interval, neuron = _sign_changes(z, segment)
-        if last and not last_layer_points:  # a count needs only where the crossings are
-            return segment, layer, interval
-        left, right = z[interval, neuron], z[interval + 1, neuron]
-        weight = left / (left - right)
-        t_new = torch.lerp(t[interval], t[interval + 1], weight)
-        order = torch.argsort(interval.to(DTYPE) + weight)  # by interval, then position (0 < w < 1)
-        interval, neuron, weight, t_new = interval[order], neuron[order], weight[order], t_new[order]
-        old_position, new_position = _insertion(interval, len(t))
-        t = _merged(t, t_new, old_position, new_position)
-        segment = _merged(segment, segment[interval], old_position, new_position)
-        layer = _merged(layer, torch.full_like(interval, depth), old_position, new_position)
+        if last and not last_layer_points:
+            return segment, layer, _crossing_counts(z, order, segment, n)
+        position, neuron, at_left, at_right = _crossings(z, order, segment, _sign_changes(z, order))
+        weight = at_left / (at_left - at_right)
+        along = torch.argsort(position.to(DTYPE) + weight)  # by interval, then place in it
+        position = position[along]
+        new = _NewPoints(
+            order[position],
+            order[position + 1],
+            neuron[along],
+            weight[along],
+            at_left[along],
+            at_right[along],
+            0,
+        )
+        # new points are made crowded first, then those alone in their interval (see _next_layer)
+        alone = _alone(position) if not last and _dense_linear(blocks[depth + 1]) else None
+        if alone is not None and bool(alone.any()):
+            made = torch.cat([torch.nonzero(~alone)[:, 0], torch.nonzero(alone)[:, 0]])
+            new = new.take(made, int(alone.sum()))
+        else:
+            made = torch.arange(len(position), device=device)
+        created = torch.empty_like(made)
+        created[made] = torch.arange(len(t), len(t) + len(made), device=device)
+        old_position, new_position = _insertion(position, len(order))
+        order = _merged(order, created, old_position, new_position)
+        t = torch.cat([t, torch.lerp(t[new.left], t[new.right], new.weight)])
+        segment = torch.cat([segment, segment[new.left]])
+        layer = torch.cat([layer, torch.full_like(made, depth)])
         if last:
             break
-        following = blocks[depth + 1]
-        z = _next_layer(z, shape, following, interval, neuron, weight, old_position, new_position, transposed)
-    inner = layer >= 0
+        z = _next_layer(z, shape, blocks[depth + 1], new)
+    inner = order[layer[order] >= 0]
     return Breakpoints1D(segment[inner], t[inner], layer[inner])
 
 
@@ -267,7 +326,7 @@ def count_regions_1d(
     """Exact number of activation regions each segment ``start[i]`` → ``end[i]`` crosses.
 
     The count is the number of breakpoints (points where some hidden neuron changes sign) plus one,
-    computed as in :func:`breakpoints_1d` without materialising the last layer's breakpoints.
+    computed as in :func:`breakpoints_1d` but only counting the last hidden layer's breakpoints.
     Returns an int64 tensor of shape (n,).
     """
     chunk = chunk or _default_chunk(start.device)
@@ -275,9 +334,8 @@ def count_regions_1d(
     counts = []
     for first in range(0, len(start), chunk):
         a, b = start[first : first + chunk], end[first : first + chunk]
-        segment, layer, last_interval = _walk_1d(net, a, b, last_layer_points=False)
-        earlier = torch.bincount(segment[layer >= 0], minlength=len(a))
-        counts.append(earlier + torch.bincount(segment[last_interval], minlength=len(a)) + 1)
+        segment, layer, last_counts = _walk_1d(net, a, b, last_layer_points=False)
+        counts.append(torch.bincount(segment[layer >= 0], minlength=len(a)) + last_counts + 1)
     return torch.cat(counts) if counts else torch.zeros(0, dtype=torch.long, device=start.device)
 
 
