@@ -18,7 +18,9 @@ import yaml
 TRAIN_SIZES = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}
 #: Number of axes of one example (channel included) per dataset.
 EXAMPLE_NDIM = {"mnist1d": 2, "mnist": 3, "fashion_mnist": 3, "cifar10": 3}
-STUDIES = ("noise", "regions")
+STUDIES = ("noise", "regions", "continual")
+#: Scenarios each kind of stream can be scored in.
+STREAM_SCENARIOS = {"split": ("class", "task"), "permuted": ("domain",), "rotated": ("domain",)}
 GRID_FACTORS = ("model", "noise", "alpha", "n_clean", "batch_size", "lr", "seed")
 
 
@@ -165,6 +167,38 @@ def _check_regions(config: dict) -> None:
         raise ConfigError("config key noise.training.checkpoint_epochs: the regions study needs checkpoints")
 
 
+def _check_continual(config: dict) -> None:
+    study = config["continual"]
+    if study["model"] not in config["models"]:
+        raise ConfigError(
+            f"config key continual.model: unknown model '{study['model']}'"
+            f" (defined in models: {', '.join(sorted(config['models']))})"
+        )
+    if config["models"][study["model"]]["architecture"] == "resnet18" and EXAMPLE_NDIM[study["dataset"]] != 3:
+        raise ConfigError(
+            f"config key continual.model: resnet18 needs 2D images, but '{study['dataset']}' is 1D"
+        )
+    for name, stream in study["streams"].items():
+        kind = stream["kind"]
+        allowed = STREAM_SCENARIOS[kind]
+        stream.setdefault("scenarios", list(allowed[:1]))
+        for i, scenario in enumerate(stream["scenarios"]):
+            if scenario not in allowed:
+                raise ConfigError(
+                    f"config key continual.streams.{name}.scenarios[{i}]: a {kind} stream is scored"
+                    f" as {' or '.join(allowed)}, not {scenario}"
+                )
+        if kind == "split" and stream["tasks"] > 10:
+            raise ConfigError(
+                f"config key continual.streams.{name}.tasks: {stream['tasks']} tasks cannot split 10 classes"
+            )
+    curve_size = study["plots"]["curve_buffer_size"]
+    if curve_size is not None and curve_size not in study["buffer_size"]:
+        raise ConfigError(
+            f"config key continual.plots.curve_buffer_size: {curve_size} is not in continual.buffer_size"
+        )
+
+
 def validate(config: dict, schema: dict) -> dict:
     """Validate ``config`` in place against ``schema``, fill in defaults, run the cross-checks.
 
@@ -184,4 +218,6 @@ def validate(config: dict, schema: dict) -> dict:
         _check_noise(config)
     if "regions" in config["studies"]:
         _check_regions(config)
+    if "continual" in config["studies"]:
+        _check_continual(config)
     return config

@@ -302,3 +302,92 @@ def region_activation_params(wildcards):
 
 def region_trainability_params(wildcards):
     return config["regions"]["trainability"]
+
+
+# --------------------------------------------------------------------------------------------
+# The continual-learning study
+# --------------------------------------------------------------------------------------------
+
+from deepstudy.continual.strategies import REPLAY_STRATEGIES
+
+CONTINUAL_PATHS = {
+    "stream": "results/continual/streams/{dataset}/{stream}_seed{seed}.zarr/zarr.json",
+    "metrics": "results/continual/runs/{stream}/{strategy}/buffer{buffer}/seed{seed}/metrics.zarr/zarr.json",
+    "summary": "results/continual/summary.zarr/zarr.json",
+}
+
+
+def buffer_labels():
+    """The swept buffer sizes as they appear in paths and in the summary's buffer_size dimension."""
+    return [str(size) for size in config["continual"]["buffer_size"]]
+
+
+def continual_runs():
+    """Every (stream, strategy, buffer, seed) of the study; buffer-free strategies run once, 'none'."""
+    study = config["continual"]
+    result = []
+    for stream, strategy, seed in itertools.product(study["streams"], study["strategies"], study["seed"]):
+        buffers = buffer_labels() if strategy in REPLAY_STRATEGIES else ["none"]
+        result += [dict(stream=stream, strategy=strategy, buffer=b, seed=seed) for b in buffers]
+    return result
+
+
+def continual_metrics():
+    """Metric stores of every continual run."""
+    return [CONTINUAL_PATHS["metrics"].format(**run) for run in continual_runs()]
+
+
+def continual_dataset(wildcards):
+    return NOISE_PATHS["dataset"].format(dataset=config["continual"]["dataset"])
+
+
+def continual_stream(wildcards):
+    """The stream plan a continual job trains on."""
+    return CONTINUAL_PATHS["stream"].format(
+        dataset=config["continual"]["dataset"], stream=wildcards.stream, seed=wildcards.seed
+    )
+
+
+def stream_options(wildcards):
+    """Only this stream's options, so editing one stream remakes only its plans."""
+    return dict(config["continual"]["streams"][wildcards.stream])
+
+
+def continual_train_runs(wildcards):
+    """The run specs of one continual job (one run here; the script takes a list). Only the
+    strategy's own options enter, so changing CLEAR's weights reruns only CLEAR."""
+    study = config["continual"]
+    training = study["training"]
+    strategy, buffer = wildcards.strategy, wildcards.buffer
+    return [
+        dict(
+            name=f"{wildcards.stream}_{strategy}_buffer{buffer}_seed{wildcards.seed}",
+            model=config["models"][study["model"]],
+            strategy=strategy,
+            seed=int(wildcards.seed),
+            lr=training["lr"],
+            batch_size=training["batch_size"],
+            buffer_size=int(buffer) if buffer.isdigit() else None,
+            strategy_options=dict(study.get(strategy, {})),
+            optimizer=training["optimizer"],
+            momentum=training["momentum"],
+            weight_decay=training["weight_decay"],
+            eval_every=training["eval_every"],
+            scenarios=list(study["streams"][wildcards.stream]["scenarios"]),
+            factors=dict(stream=wildcards.stream, strategy=strategy, buffer_size=buffer, seed=int(wildcards.seed)),
+        )
+    ]
+
+
+def continual_figures():
+    return expand(
+        "results/figures/continual/{figure}.{ext}",
+        figure=("along_stream", "accuracy_matrix", "buffer_size"),
+        ext=("png", "pdf"),
+    )
+
+
+def continual_targets():
+    if "continual" not in config["studies"]:
+        return []
+    return [CONTINUAL_PATHS["summary"], *continual_figures()]

@@ -1,0 +1,90 @@
+"""A continual job: several runs on one stream, written as one metrics Dataset along ``run``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from deepstudy.continual.learner import ContinualSpec, task_batches, train_stream
+from deepstudy.data import Tensors
+
+SPEC_KEYS = tuple(ContinualSpec.__dataclass_fields__)
+
+
+def continual_spec(run: dict) -> ContinualSpec:
+    """A :class:`ContinualSpec` from a run mapping of the workflow (factors and extra keys ignored)."""
+    values = {key: run[key] for key in SPEC_KEYS if key in run}
+    values["scenarios"] = tuple(values.get("scenarios", ("class",)))
+    return ContinualSpec(**values)
+
+
+def continual_job(runs: list[dict], plan: xr.Dataset, data: Tensors, resume_dir: str | Path) -> xr.Dataset:
+    """Train ``runs`` one after another on the stream ``plan``; their results along ``run``.
+
+    Variables: ``accuracy`` (run, scenario, trained_on, eval_task), ``reference`` (accuracy at
+    initialisation), ``accuracy_curve`` (run, scenario, step, eval_task), ``train_loss`` (run, step),
+    ``diverged`` and ``train_seconds``. Resume checkpoints in ``resume_dir`` go once the job is done.
+    """
+    specs = [continual_spec(run) for run in runs]
+    resume_dir = Path(resume_dir)
+    resume_dir.mkdir(parents=True, exist_ok=True)
+    tasks = int(plan.attrs["tasks"])
+    results, seconds = [], []
+    for spec in specs:
+        started = time.perf_counter()
+        results.append(train_stream(spec, plan, data, resume_path=resume_dir / f"{spec.name}.resume.pt"))
+        seconds.append(time.perf_counter() - started)
+    scenarios = specs[0].scenarios
+    if any(spec.scenarios != scenarios or spec.eval_every != specs[0].eval_every for spec in specs):
+        raise ValueError("all runs of a continual job must share scenarios and eval_every")
+    schedule = task_batches(plan["task_end"].values, specs[0].batch_size)
+    batches = len(schedule)
+    task_end_step = np.cumsum(np.bincount([task for _, _, task in schedule], minlength=tasks))
+    steps = np.arange(0, batches + 1, specs[0].eval_every)
+    curve = np.full((len(specs), len(scenarios), len(steps), tasks), np.nan)
+    loss = np.full((len(specs), len(steps)), np.nan)
+    for r, result in enumerate(results):
+        if len({spec.batch_size for spec in specs}) != 1:
+            raise ValueError("all runs of a continual job must share the batch size")
+        curve[r, :, : len(result.curve_steps)] = result.curve.transpose(1, 0, 2)
+        loss[r, 1 : 1 + len(result.loss)] = result.loss
+    metrics = xr.Dataset(
+        {
+            "accuracy": (
+                ("run", "scenario", "trained_on", "eval_task"),
+                np.stack([r.matrix for r in results]),
+            ),
+            "reference": (("run", "scenario", "eval_task"), np.stack([r.reference for r in results])),
+            "accuracy_curve": (("run", "scenario", "step", "eval_task"), curve),
+            "train_loss": (("run", "step"), loss),
+            "diverged": ("run", np.asarray([r.diverged for r in results])),
+            "train_seconds": ("run", np.asarray(seconds)),
+            "task_end_step": ("trained_on", task_end_step),
+        },
+        coords={
+            "run": [spec.name for spec in specs],
+            "scenario": list(scenarios),
+            "trained_on": np.arange(tasks),
+            "eval_task": np.arange(tasks),
+            "step": steps,
+        },
+        attrs={"tasks": tasks, "stream_kind": plan.attrs["kind"], "boundary": plan.attrs["boundary"]},
+    )
+    factors = [run.get("factors", {}) for run in runs]
+    for key in factors[0]:
+        metrics.coords[key] = ("run", [f[key] for f in factors])
+    metrics["accuracy"].attrs.update(
+        units="fraction", description="test accuracy on eval_task after training through trained_on"
+    )
+    metrics["reference"].attrs.update(units="fraction", description="test accuracy at initialisation")
+    metrics["accuracy_curve"].attrs.update(units="fraction", description="test accuracy along the stream")
+    metrics["train_loss"].attrs.update(units="nats", description="mean training loss over the last steps")
+    metrics["step"].attrs.update(units="batches", description="batches of the stream seen")
+    metrics["train_seconds"].attrs["units"] = "s"
+    metrics["task_end_step"].attrs.update(units="batches", description="step at which each task's block ends")
+    for spec in specs:
+        (resume_dir / f"{spec.name}.resume.pt").unlink(missing_ok=True)
+    return metrics

@@ -1,0 +1,200 @@
+"""Training a strategy on a stream, evaluating every task along the way (the CLEAR picture) and at
+every task end (the accuracy matrix). Reuses the project's training machinery: data on the device,
+explicit seeded generators (bitwise repeatable on CPU), a progress bar, a resume checkpoint written
+at every task end, and NaN recorded as divergence."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+from tqdm import tqdm
+
+from deepstudy.continual.buffer import ReservoirBuffer
+from deepstudy.continual.strategies import CLASSES, REPLAY_STRATEGIES, Strategy
+from deepstudy.continual.transforms import TaskTransforms
+from deepstudy.data import Tensors
+from deepstudy.models import build_model
+from deepstudy.training import _save_atomically, make_optimizer
+
+#: How each scenario reads the network: over all classes, or over the example's task's classes.
+SCENARIOS = ("class", "task", "domain")
+
+
+@dataclass(frozen=True)
+class ContinualSpec:
+    """Everything that determines one continual run (the stream plan aside)."""
+
+    name: str
+    model: dict
+    strategy: str
+    seed: int
+    lr: float
+    batch_size: int
+    buffer_size: int | None = None  # examples; None: as long as the stream (unbounded)
+    strategy_options: dict = field(default_factory=dict)
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    eval_every: int = 50
+    scenarios: tuple[str, ...] = ("class",)
+
+    def fingerprint(self) -> str:
+        text = json.dumps(asdict(self), sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class StreamResult:
+    """Accuracy matrices (scenario, trained_on, eval_task), along-stream curves and losses."""
+
+    matrix: np.ndarray
+    reference: np.ndarray
+    curve: np.ndarray
+    curve_steps: list[int]
+    loss: list[float]
+    diverged: bool = False
+
+
+def task_batches(task_end: np.ndarray, batch_size: int) -> list[tuple[int, int, int]]:
+    """(start, stop, task) of every batch: consecutive slices of the stream that never cross the
+    end of a task's block, so the accuracy matrix is measured exactly at task ends."""
+    batches, start = [], 0
+    for task, end in enumerate(task_end.tolist()):
+        for first in range(start, end, batch_size):
+            batches.append((first, min(first + batch_size, end), task))
+        start = end
+    return batches
+
+
+class Evaluator:
+    """Each task's test set, transformed as the task sees it, scored per scenario."""
+
+    def __init__(self, plan: xr.Dataset, data: Tensors, transforms: TaskTransforms, scenarios) -> None:
+        tasks = int(plan.attrs["tasks"])
+        test_example = torch.from_numpy(plan["test_example"].values).to(data.test_x.device)
+        test_task = torch.from_numpy(plan["test_task"].values).to(data.test_x.device)
+        self.sets = []
+        for task in range(tasks):
+            index = test_example[test_task == task]
+            x = transforms(data.test_x[index], torch.full_like(index, task))
+            self.sets.append((x, data.test_y[index]))
+        self.scenarios = tuple(scenarios)
+        self.masks = None
+        if "task" in self.scenarios:
+            classes = plan["classes"].values
+            masks = torch.zeros((tasks, data.num_classes), dtype=torch.bool)
+            for task in range(tasks):
+                masks[task, classes[task][classes[task] >= 0]] = True
+            self.masks = masks.to(data.test_x.device)
+
+    @torch.no_grad()
+    def __call__(self, net: torch.nn.Module) -> np.ndarray:
+        """Accuracy per (scenario, task)."""
+        was_training = net.training
+        net.eval()
+        result = np.zeros((len(self.scenarios), len(self.sets)))
+        for task, (x, y) in enumerate(self.sets):
+            logits = torch.cat([net(x[i : i + 4096]) for i in range(0, len(x), 4096)])
+            for s, scenario in enumerate(self.scenarios):
+                scored = logits.masked_fill(~self.masks[task], -math.inf) if scenario == "task" else logits
+                result[s, task] = (scored.argmax(dim=1) == y).double().mean().item()
+        net.train(was_training)
+        return result
+
+
+def make_strategy(spec: ContinualSpec, net, stream_length: int, input_shape, num_classes, device) -> Strategy:
+    optimizer = make_optimizer(spec, net.parameters())
+    buffer = None
+    if spec.strategy in REPLAY_STRATEGIES:
+        capacity = stream_length if spec.buffer_size is None else spec.buffer_size
+        buffer = ReservoirBuffer(capacity, input_shape, num_classes, spec.seed, device)
+    return CLASSES[spec.strategy](net, optimizer, dict(spec.strategy_options), buffer)
+
+
+def train_stream(
+    spec: ContinualSpec,
+    plan: xr.Dataset,
+    data: Tensors,
+    resume_path: str | Path | None = None,
+    progress: bool = True,
+) -> StreamResult:
+    """Train ``spec``'s strategy on the stream of ``plan`` and evaluate it; see the module docstring."""
+    device = data.train_x.device
+    tasks = int(plan.attrs["tasks"])
+    transforms = TaskTransforms(plan, device)
+    evaluator = Evaluator(plan, data, transforms, spec.scenarios)
+    example = torch.from_numpy(plan["example"].values).to(device)
+    example_task = torch.from_numpy(plan["example_task"].values).to(device)
+    task_end = plan["task_end"].values
+    if CLASSES[spec.strategy].shuffles_stream:  # joint: the same examples, i.i.d. order
+        order = torch.from_numpy(np.random.default_rng(spec.seed).permutation(len(example))).to(device)
+        example, example_task = example[order], example_task[order]
+    net = build_model(spec.model, data.input_shape, data.num_classes, spec.seed).to(device)
+    strategy = make_strategy(spec, net, len(example), data.input_shape, data.num_classes, device)
+    batches = task_batches(task_end, spec.batch_size)
+    scenarios = len(spec.scenarios)
+    matrix = np.full((scenarios, tasks, tasks), np.nan)
+    reference = evaluator(net)
+    curve, curve_steps, losses = [reference], [0], []
+    done_tasks, step, diverged = 0, 0, False
+    resume_path = Path(resume_path) if resume_path is not None else None
+    if resume_path is not None and resume_path.exists():
+        state = torch.load(resume_path, map_location="cpu", weights_only=False)
+        if state["fingerprint"] == spec.fingerprint():
+            net.load_state_dict(state["model"])
+            strategy.optimizer.load_state_dict(state["optimizer"])
+            strategy.load_state_dict(state["strategy"])
+            matrix, reference, curve, curve_steps, losses = state["progress"]
+            done_tasks, step = state["tasks_done"], state["step"]
+    bar = tqdm(
+        total=len(batches), initial=step, desc=spec.name, disable=not progress, mininterval=5.0, ascii=True
+    )
+    net.train()
+    running = torch.zeros((), dtype=torch.float64, device=device)
+    for task in range(done_tasks, tasks):
+        for first, stop, _ in (b for b in batches[step:] if b[2] == task):
+            position = slice(first, stop)
+            x = transforms(data.train_x[example[position]], example_task[position])
+            loss = strategy.observe(x, data.train_y[example[position]])  # inputs and labels only
+            running += loss
+            step += 1
+            bar.update(1)
+            if step % spec.eval_every == 0:
+                mean_loss = (running / spec.eval_every).item()
+                running.zero_()
+                if not math.isfinite(mean_loss):
+                    diverged = True
+                    break
+                losses.append(mean_loss)
+                curve.append(evaluator(net))
+                curve_steps.append(step)
+        if diverged:
+            break
+        matrix[:, task] = evaluator(net)
+        if strategy.uses_task_boundaries:  # only task-aware strategies learn where a task ends
+            mine = torch.nonzero(example_task == task).squeeze(1)
+            x = transforms(data.train_x[example[mine]], example_task[mine])
+            strategy.end_task(x, data.train_y[example[mine]])
+        if resume_path is not None:
+            _save_atomically(
+                {
+                    "fingerprint": spec.fingerprint(),
+                    "model": net.state_dict(),
+                    "optimizer": strategy.optimizer.state_dict(),
+                    "strategy": strategy.state_dict(),
+                    "progress": (matrix, reference, curve, curve_steps, losses),
+                    "tasks_done": task + 1,
+                    "step": step,
+                },
+                resume_path,
+            )
+        bar.set_postfix(task=task, average=f"{np.nanmean(matrix[0, task, : task + 1]):.3f}")
+    bar.close()
+    return StreamResult(matrix, reference, np.stack(curve), curve_steps, losses, diverged)

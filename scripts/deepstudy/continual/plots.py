@@ -1,0 +1,165 @@
+"""Figures of the continual-learning study, drawn with seaborn from the summary Dataset."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from deepstudy.continual.strategies import REPLAY_STRATEGIES  # noqa: E402
+
+
+def curve_buffer_size(summary: xr.Dataset, plots: dict) -> str:
+    """The buffer size shown for replay strategies where one is picked: the configured one, else the
+    largest finite size (else unbounded)."""
+    if plots.get("curve_buffer_size") is not None:
+        return str(plots["curve_buffer_size"])
+    sizes = [str(s) for s in summary["buffer_size"].values]
+    finite = [s for s in sizes if s.isdigit()]
+    return max(finite, key=int) if finite else sizes[-1]
+
+
+def panels(summary: xr.Dataset) -> list[tuple[str, str]]:
+    """(stream, scenario) pairs that hold results, in order."""
+    ran = summary["average_accuracy"].notnull().any(["strategy", "buffer_size", "seed"])
+    return [
+        (str(stream), str(scenario))
+        for stream in summary["stream"].values
+        for scenario in summary["scenario"].values
+        if bool(ran.sel(stream=stream, scenario=scenario))
+    ]
+
+
+def _save(fig: plt.Figure, paths: list[str]) -> None:
+    for path in paths:
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+
+
+def along_stream(summary: xr.Dataset, plots: dict) -> plt.Figure:
+    """Accuracy on every task along the stream, one panel per strategy and stream (mean over seeds)."""
+    size = curve_buffer_size(summary, plots)
+    rows = panels(summary)
+    strategies = [str(s) for s in summary["strategy"].values]
+    fig, axes = plt.subplots(
+        len(rows),
+        len(strategies),
+        figsize=(2.6 * len(strategies), 2.3 * len(rows)),
+        squeeze=False,
+        sharey=True,
+    )
+    palette = sns.color_palette("viridis", summary.sizes["eval_task"])
+    for r, (stream, scenario) in enumerate(rows):
+        ends = summary["task_end_step"].sel(stream=stream).values
+        for c, strategy in enumerate(strategies):
+            ax = axes[r, c]
+            curve = summary["accuracy_curve"].sel(
+                stream=stream, scenario=scenario, strategy=strategy, buffer_size=size
+            )
+            mean = curve.mean("seed")
+            for task in mean["eval_task"].values:
+                line = mean.sel(eval_task=task)
+                ax.plot(line["step"], line, color=palette[int(task)], label=f"task {task}", linewidth=1.2)
+            for end in ends[:-1]:
+                ax.axvline(end, color="grey", linestyle=":", linewidth=0.8)
+            ax.set_ylim(0, 1)
+            title = strategy if strategy not in REPLAY_STRATEGIES else f"{strategy} (buffer {size})"
+            ax.set_title(f"{title}\n{stream}, {scenario}", fontsize=8)
+            if r == len(rows) - 1:
+                ax.set_xlabel("batches seen")
+            if c == 0:
+                ax.set_ylabel("test accuracy")
+    axes[0, -1].legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_matrices(summary: xr.Dataset, plots: dict) -> plt.Figure:
+    """Heatmaps of R[trained_on, eval_task] per strategy and stream (mean over seeds)."""
+    size = curve_buffer_size(summary, plots)
+    rows = panels(summary)
+    strategies = [str(s) for s in summary["strategy"].values]
+    fig, axes = plt.subplots(
+        len(rows), len(strategies), figsize=(2.2 * len(strategies), 2.1 * len(rows)), squeeze=False
+    )
+    for r, (stream, scenario) in enumerate(rows):
+        for c, strategy in enumerate(strategies):
+            matrix = summary["accuracy"].sel(
+                stream=stream, scenario=scenario, strategy=strategy, buffer_size=size
+            )
+            sns.heatmap(
+                matrix.mean("seed").to_pandas(),
+                ax=axes[r, c],
+                vmin=0,
+                vmax=1,
+                cmap="viridis",
+                cbar=c == len(strategies) - 1,
+                annot=matrix.sizes["eval_task"] <= 6,
+                fmt=".2f",
+                annot_kws={"fontsize": 5},
+                square=True,
+            )
+            axes[r, c].set_title(f"{strategy}\n{stream}, {scenario}", fontsize=8)
+            axes[r, c].set_xlabel("evaluated on task" if r == len(rows) - 1 else "")
+            axes[r, c].set_ylabel("trained through task" if c == 0 else "")
+    fig.tight_layout()
+    return fig
+
+
+def buffer_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
+    """Final average accuracy and forgetting against buffer size per strategy; unbounded marked."""
+    frames = []
+    for metric in ("average_accuracy", "forgetting"):
+        frame = summary[metric].rename("value").to_dataframe().reset_index().dropna(subset=["value"])
+        frames.append(frame.assign(metric=metric.replace("_", " ")))
+    frame = pd.concat(frames)
+    frame = frame[
+        [(s, c) in panels(summary) for s, c in zip(frame["stream"], frame["scenario"], strict=True)]
+    ]
+    frame["panel"] = frame["stream"] + ", " + frame["scenario"]
+    order = [str(s) for s in summary["buffer_size"].values]
+    frame["buffer_size"] = pd.Categorical(frame["buffer_size"], categories=order, ordered=True)
+    grid = sns.relplot(
+        data=frame,
+        x="buffer_size",
+        y="value",
+        hue="strategy",
+        style="strategy",
+        col="metric",
+        row="panel",
+        kind="line",
+        markers=True,
+        errorbar="sd",
+        height=2.6,
+        aspect=1.2,
+        facet_kws={"sharey": False},
+    )
+    grid.set(xlabel="buffer size (examples)", ylabel="")
+    if "unbounded" in order:
+        for ax in grid.axes.flat:
+            position = order.index("unbounded")
+            ax.axvspan(position - 0.3, position + 0.3, color="grey", alpha=0.15, linewidth=0)
+    grid.figure.suptitle(
+        "buffer-free strategies are drawn flat; shaded: unbounded buffer", y=1.02, fontsize=9
+    )
+    return grid.figure
+
+
+FIGURES = {
+    "along_stream": along_stream,
+    "accuracy_matrix": accuracy_matrices,
+    "buffer_size": buffer_size_effect,
+}
+
+
+def draw_all(summary: xr.Dataset, plots: dict, outputs: dict[str, list[str]]) -> None:
+    """Draw every figure of :data:`FIGURES` into its output files (PNG and PDF)."""
+    sns.set_theme(style="whitegrid", context="paper")
+    summary = summary.load()
+    for name, draw in FIGURES.items():
+        _save(draw(summary, plots), outputs[name])

@@ -1,0 +1,178 @@
+"""Continual-learning strategies, all with one interface.
+
+A strategy sees the stream one batch at a time through :meth:`Strategy.observe` (inputs and labels,
+nothing else). Only a strategy marked ``uses_task_boundaries`` is also told when a task ends, with
+that task's examples (:meth:`Strategy.end_task`); the task-free ones never learn where tasks begin
+or end, nor which task an example belongs to.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+from deepstudy.continual.buffer import ReservoirBuffer
+
+STRATEGIES = ("finetune", "joint", "er", "clear", "derpp", "ewc")
+#: Strategies that keep a replay buffer, whose size is a swept factor.
+REPLAY_STRATEGIES = ("er", "clear", "derpp")
+
+
+class Strategy:
+    """Plain SGD on the stream (``finetune``): the lower bound."""
+
+    uses_task_boundaries = False
+    shuffles_stream = False
+
+    def __init__(
+        self, net: nn.Module, optimizer: torch.optim.Optimizer, options: dict, buffer: ReservoirBuffer | None
+    ) -> None:
+        self.net = net
+        self.optimizer = optimizer
+        self.options = options
+        self.buffer = buffer
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training loss on a batch, and the network's logits on the batch's own examples."""
+        logits = self.net(x)
+        return F.cross_entropy(logits, y), logits
+
+    def observe(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One optimisation step on a batch of the stream; returns the (detached) loss."""
+        loss, logits = self.loss(x, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.buffer is not None:  # stored with the outputs the network gave before this step
+            self.buffer.add(x, y, logits.detach())
+        return loss.detach()
+
+    def end_task(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Called at a task's end with its examples, only when ``uses_task_boundaries``."""
+        raise RuntimeError(f"{type(self).__name__} is task-free and must not be told about tasks")
+
+    def state_dict(self) -> dict:
+        return {"buffer": self.buffer.state_dict() if self.buffer is not None else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.buffer is not None:
+            self.buffer.load_state_dict(state["buffer"])
+
+
+class Joint(Strategy):
+    """The whole stream shuffled i.i.d. (``joint``): the upper bound."""
+
+    shuffles_stream = True
+
+
+class ExperienceReplay(Strategy):
+    """``er``: each batch is joined by an equal-size batch drawn from a reservoir buffer."""
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if len(self.buffer) == 0:
+            return super().loss(x, y)
+        replay_x, replay_y, replay_logits = self.buffer.sample(len(x))
+        logits = self.net(torch.cat([x, replay_x]))
+        new, replayed = logits[: len(x)], logits[len(x) :]
+        loss = F.cross_entropy(new, y) + self.replay_loss(replayed, replay_y, replay_logits)
+        return loss, new
+
+    def replay_loss(self, logits: torch.Tensor, y: torch.Tensor, stored: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, y)
+
+
+class Clear(ExperienceReplay):
+    """``clear`` (Rolnick et al. 2019): replay plus behavioural cloning, a KL term pulling today's
+    outputs on replayed examples towards those stored with them."""
+
+    def replay_loss(self, logits: torch.Tensor, y: torch.Tensor, stored: torch.Tensor) -> torch.Tensor:
+        cloning = F.kl_div(
+            F.log_softmax(logits, dim=1), F.log_softmax(stored, dim=1), log_target=True, reduction="batchmean"
+        )
+        return (
+            self.options["replay_weight"] * F.cross_entropy(logits, y)
+            + self.options["cloning_weight"] * cloning
+        )
+
+
+class DerPlusPlus(ExperienceReplay):
+    """``derpp`` (Buzzega et al. 2020): MSE to stored logits on one replayed batch plus the labels of
+    another."""
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if len(self.buffer) == 0:
+            return Strategy.loss(self, x, y)
+        logit_x, _, stored = self.buffer.sample(len(x))
+        label_x, label_y, _ = self.buffer.sample(len(x))
+        logits = self.net(torch.cat([x, logit_x, label_x]))
+        new, on_logits, on_labels = logits.split(len(x))
+        loss = (
+            F.cross_entropy(new, y)
+            + self.options["alpha"] * F.mse_loss(on_logits, stored)
+            + self.options["beta"] * F.cross_entropy(on_labels, label_y)
+        )
+        return loss, new
+
+
+class OnlineEwc(Strategy):
+    """``ewc``, online (Schwarz et al. 2018): a quadratic pull towards the weights at the last task
+    end, weighted by a running diagonal Fisher. It needs task boundaries: the contrast to CLEAR."""
+
+    uses_task_boundaries = True
+
+    def __init__(self, net, optimizer, options, buffer) -> None:
+        super().__init__(net, optimizer, options, buffer)
+        self.fisher: dict[str, torch.Tensor] | None = None
+        self.anchor: dict[str, torch.Tensor] | None = None
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        loss, logits = super().loss(x, y)
+        if self.fisher is not None:
+            penalty = sum(
+                (self.fisher[name] * (param - self.anchor[name]) ** 2).sum()
+                for name, param in self.net.named_parameters()
+            )
+            loss = loss + self.options["lambda"] / 2 * penalty
+        return loss, logits
+
+    def end_task(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Add the ending task's diagonal empirical Fisher (per-example squared gradients of the
+        log-likelihood of the true label) to the decayed running one; anchor at today's weights."""
+        params = {name: p.detach() for name, p in self.net.named_parameters()}
+        buffers = {name: b.detach() for name, b in self.net.named_buffers()}
+
+        def log_likelihood(p: dict, example: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+            logits = functional_call(self.net, (p, buffers), (example[None],))
+            return F.log_softmax(logits, dim=1)[0].gather(0, label[None])[0]
+
+        per_example = vmap(grad(log_likelihood), in_dims=(None, 0, 0))
+        limit = self.options["fisher_examples"]
+        x, y = x[:limit], y[:limit]
+        fisher = {name: torch.zeros_like(p) for name, p in params.items()}
+        for start in range(0, len(x), 256):
+            grads = per_example(params, x[start : start + 256], y[start : start + 256])
+            for name in fisher:
+                fisher[name] += (grads[name] ** 2).sum(0)
+        fisher = {name: value / max(len(x), 1) for name, value in fisher.items()}
+        if self.fisher is not None:
+            fisher = {name: self.options["gamma"] * self.fisher[name] + fisher[name] for name in fisher}
+        self.fisher, self.anchor = fisher, {name: p.clone() for name, p in params.items()}
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "fisher": self.fisher, "anchor": self.anchor}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.fisher, self.anchor = state["fisher"], state["anchor"]
+
+
+CLASSES = {
+    "finetune": Strategy,
+    "joint": Joint,
+    "er": ExperienceReplay,
+    "clear": Clear,
+    "derpp": DerPlusPlus,
+    "ewc": OnlineEwc,
+}

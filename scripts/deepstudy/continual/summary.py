@@ -1,0 +1,75 @@
+"""The continual summary: every run's accuracy matrix and metrics on one grid of named dimensions."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from deepstudy.continual.metrics import summarize
+
+FACTORS = ("stream", "strategy", "buffer_size", "seed")
+METRICS = ("average_accuracy", "backward_transfer", "forgetting", "forward_transfer")
+
+
+def _metric(accuracy: np.ndarray, reference: np.ndarray, name: str) -> float:
+    if np.isnan(accuracy).all():
+        return np.nan
+    return summarize(accuracy, reference)[name]
+
+
+def collect(metrics: list[xr.Dataset], buffer_sizes: list[str]) -> xr.Dataset:
+    """Combine per-job metrics into dims ``stream``, ``strategy``, ``buffer_size``, ``seed``,
+    ``scenario`` (plus ``trained_on``/``eval_task``/``step``), and add the summary metrics.
+
+    Strategies without a buffer (``buffer_size`` "none") are repeated at every buffer size, so that
+    they sit beside the replay strategies in every comparison. Cells without a run hold NaN.
+    """
+    runs = []
+    for m in metrics:
+        m = m.load()
+        if str(m["buffer_size"].values[0]) == "none":
+            m = xr.concat(
+                [m.assign_coords(buffer_size=("run", [size] * m.sizes["run"])) for size in buffer_sizes],
+                "run",
+                data_vars="all",
+            )
+        runs.append(m)
+    # streams differ in length and scenarios: align on the union, NaN elsewhere
+    runs = xr.concat(
+        runs, dim="run", data_vars="all", join="outer", coords="minimal", compat="override", fill_value=np.nan
+    )
+    grid = runs.drop_vars("run").set_index(run=list(FACTORS)).unstack("run")
+    grid = grid.reindex(buffer_size=buffer_sizes)
+    accuracy = grid["accuracy"].transpose(*FACTORS, "scenario", "trained_on", "eval_task")
+    reference = grid["reference"].transpose(*FACTORS, "scenario", "eval_task")
+    summary = xr.Dataset(
+        {
+            "accuracy": accuracy,
+            "reference": reference,
+            "accuracy_curve": grid["accuracy_curve"].transpose(*FACTORS, "scenario", "step", "eval_task"),
+            "train_loss": grid["train_loss"].transpose(*FACTORS, "step"),
+            "diverged": grid["diverged"].astype(np.float64),
+            "train_seconds": grid["train_seconds"],
+            "task_end_step": grid["task_end_step"].max([d for d in FACTORS if d != "stream"]),
+        }
+    )
+    for name in METRICS:
+        summary[name] = xr.apply_ufunc(
+            _metric,
+            accuracy,
+            reference,
+            kwargs={"name": name},
+            input_core_dims=[["trained_on", "eval_task"], ["eval_task"]],
+            vectorize=True,
+        )
+        summary[name].attrs["units"] = "fraction"
+    summary["accuracy"].attrs.update(metrics[0]["accuracy"].attrs)
+    summary["accuracy_curve"].attrs.update(metrics[0]["accuracy_curve"].attrs)
+    summary["average_accuracy"].attrs["description"] = "mean over tasks of the accuracy after the last task"
+    summary["backward_transfer"].attrs["description"] = "mean over j < T-1 of R[T-1, j] - R[j, j]"
+    summary["forgetting"].attrs["description"] = "mean over j < T-1 of max_{i<T-1} R[i, j] - R[T-1, j]"
+    summary["forward_transfer"].attrs["description"] = "mean over j > 0 of R[j-1, j] - accuracy at init on j"
+    summary["buffer_size"].attrs["description"] = "replay buffer capacity in examples, or unbounded"
+    summary["trained_on"].attrs["description"] = "last task trained through"
+    summary["diverged"].attrs["description"] = "1 where the loss turned NaN, 0 where not, NaN where no run"
+    return summary
