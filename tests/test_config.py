@@ -205,3 +205,54 @@ def test_more_malformed_configs_name_their_key(config, schema, change, key):
     with pytest.raises(ConfigError) as caught:
         validate(config, schema)
     assert str(caught.value).startswith(f"config key {key}:"), str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda c: set_key(c, ["continual", "model"], "vgg"), "continual.model"),
+        (
+            lambda c: set_key(c, ["continual", "streams", "split", "scenarios"], ["class", "domain"]),
+            "continual.streams.split.scenarios[1]",
+        ),
+        (
+            lambda c: set_key(c, ["continual", "streams", "shifted", "scenarios"], ["task"]),
+            "continual.streams.shifted.scenarios[0]",
+        ),
+        (
+            lambda c: set_key(c, ["continual", "streams", "split", "tasks"], 11),
+            "continual.streams.split.tasks",
+        ),
+        (
+            lambda c: set_key(c, ["continual", "streams", "split", "kind"], "shuffled"),
+            "continual.streams.split.kind",
+        ),
+        (
+            lambda c: set_key(c, ["continual", "streams", "split", "overlap"], 0.9),
+            "continual.streams.split.overlap",
+        ),
+        (lambda c: set_key(c, ["continual", "streams", "Split"], {"kind": "split"}), "continual.streams"),
+        (lambda c: set_key(c, ["continual", "strategies"], ["finetune", "gem"]), "continual.strategies[1]"),
+        (lambda c: set_key(c, ["continual", "buffer_size"], [100, "infinite"]), "continual.buffer_size[1]"),
+        (lambda c: set_key(c, ["continual", "buffer_size"], [0]), "continual.buffer_size[0]"),
+        (lambda c: set_key(c, ["continual", "clear"], {"clone_weight": 1.0}), "continual.clear"),
+        (
+            lambda c: set_key(c, ["continual", "plots"], {"curve_buffer_size": 999}),
+            "continual.plots.curve_buffer_size",
+        ),
+        (lambda c: set_key(c, ["continual", "training", "eval_every"], 0), "continual.training.eval_every"),
+    ],
+)
+def test_continual_config_errors_name_their_key(config, schema, change, key):
+    change(config)
+    with pytest.raises(ConfigError) as caught:
+        validate(config, schema)
+    assert str(caught.value).startswith(f"config key {key}:"), str(caught.value)
+
+
+def test_a_stream_without_scenarios_gets_its_kinds_natural_one(config, schema):
+    del config["continual"]["streams"]["split"]["scenarios"]
+    del config["continual"]["streams"]["shifted"]["scenarios"]
+    validate(config, schema)
+    assert config["continual"]["streams"]["split"]["scenarios"] == ["class"]
+    assert config["continual"]["streams"]["shifted"]["scenarios"] == ["domain"]

@@ -326,3 +326,18 @@ def test_the_summary_has_named_dims_and_buffer_free_strategies_at_every_size(dat
     assert float(
         summary["forgetting"].sel(strategy="er", buffer_size="100", stream="split", seed=0, scenario="class")
     ) == pytest.approx(direct["forgetting"])
+
+
+def test_streams_of_different_lengths_share_one_summary(dataset, tmp_path):
+    jobs = []
+    for tasks in (2, 3):
+        run = {**spec("finetune").__dict__, "name": f"t{tasks}"}
+        run["factors"] = {"stream": f"t{tasks}", "strategy": "finetune", "buffer_size": "none", "seed": 0}
+        jobs.append(continual_job([run], split_plan(dataset, tasks=tasks, passes=1), dataset[1], tmp_path))
+    summary = collect(jobs, ["100"])
+    assert summary.sizes["trained_on"] == 3
+    for job, stream in zip(jobs, ("t2", "t3"), strict=True):
+        direct = summarize(job["accuracy"].values[0, 0], job["reference"].values[0, 0])
+        stored = summary.sel(stream=stream, strategy="finetune", buffer_size="100", seed=0, scenario="class")
+        for name, value in direct.items():
+            assert float(stored[name]) == pytest.approx(value), (stream, name)

@@ -213,3 +213,36 @@ def test_changing_a_region_option_reruns_no_training(repo, study):
     assert "train" not in counts and "dilute_labels" not in counts
     assert counts["regions_init"] == 4 and counts["regions_trained"] == 4
     assert counts["collect_regions"] == 1 and counts["plot_regions"] == 1
+
+
+def test_continual_summary_holds_the_accuracy_matrix(study):
+    workdir, config = study
+    summary = xr.open_zarr(workdir / "results" / "continual" / "summary.zarr")
+    study_config = config["continual"]
+    assert {"strategy", "trained_on", "eval_task", "stream", "scenario", "buffer_size", "seed"} <= set(
+        summary["accuracy"].dims
+    )
+    assert set(summary["strategy"].values) == set(study_config["strategies"])
+    assert list(summary["buffer_size"].values) == [str(b) for b in study_config["buffer_size"]]
+    for stream, options in study_config["streams"].items():
+        final = summary["average_accuracy"].sel(stream=stream)
+        for scenario in summary["scenario"].values:
+            ran = bool(final.sel(scenario=scenario).notnull().all())
+            assert ran == (scenario in options["scenarios"]), (stream, scenario)
+    curve = summary["accuracy_curve"].sel(stream="split", scenario="class").dropna("step", how="all")
+    assert curve.sizes["step"] > 3 and float(curve.min()) >= 0 and float(curve.max()) <= 1
+    for name in ("along_stream", "accuracy_matrix", "buffer_size"):
+        assert (workdir / "results" / "figures" / "continual" / f"{name}.png").stat().st_size > 1000
+
+
+def test_changing_clear_weights_reruns_only_clear(repo, study):
+    workdir, config = study
+    changed = yaml.safe_load(yaml.safe_dump(config))
+    changed["continual"]["clear"] = {"cloning_weight": 0.5}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(changed))
+    try:
+        counts = job_counts(snakemake(repo, workdir, "-n").stdout)
+    finally:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    clear_runs = len(config["continual"]["streams"]) * len(config["continual"]["buffer_size"])
+    assert counts == {"train_continual": clear_runs, "collect_continual": 1, "plot_continual": 1, "all": 1}

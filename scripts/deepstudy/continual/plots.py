@@ -55,7 +55,7 @@ def along_stream(summary: xr.Dataset, plots: dict) -> plt.Figure:
     )
     palette = sns.color_palette("viridis", summary.sizes["eval_task"])
     for r, (stream, scenario) in enumerate(rows):
-        ends = summary["task_end_step"].sel(stream=stream).values
+        ends = summary["task_end_step"].sel(stream=stream).dropna("trained_on").values
         for c, strategy in enumerate(strategies):
             ax = axes[r, c]
             curve = summary["accuracy_curve"].sel(
@@ -93,7 +93,10 @@ def accuracy_matrices(summary: xr.Dataset, plots: dict) -> plt.Figure:
                 stream=stream, scenario=scenario, strategy=strategy, buffer_size=size
             )
             sns.heatmap(
-                matrix.mean("seed").to_pandas(),
+                matrix.mean("seed")
+                .dropna("trained_on", how="all")
+                .dropna("eval_task", how="all")
+                .to_pandas(),
                 ax=axes[r, c],
                 vmin=0,
                 vmax=1,

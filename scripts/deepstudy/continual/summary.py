@@ -12,9 +12,12 @@ METRICS = ("average_accuracy", "backward_transfer", "forgetting", "forward_trans
 
 
 def _metric(accuracy: np.ndarray, reference: np.ndarray, name: str) -> float:
-    if np.isnan(accuracy).all():
+    """One metric of a run's matrix; streams with fewer tasks than the grid are padded with NaN
+    (the accuracy at initialisation, measured on every task of the stream, tells which are real)."""
+    tasks = ~np.isnan(reference)
+    if not tasks.any():
         return np.nan
-    return summarize(accuracy, reference)[name]
+    return summarize(accuracy[np.ix_(tasks, tasks)], reference[tasks])[name]
 
 
 def collect(metrics: list[xr.Dataset], buffer_sizes: list[str]) -> xr.Dataset:
