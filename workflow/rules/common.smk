@@ -308,7 +308,7 @@ def region_trainability_params(wildcards):
 # The continual-learning study
 # --------------------------------------------------------------------------------------------
 
-from deepstudy.continual.strategies import REPLAY_STRATEGIES
+from deepstudy.continual.catalogue import REPLAY_STRATEGIES
 
 CONTINUAL_PATHS = {
     "stream": "results/continual/streams/{dataset}/{stream}_seed{seed}.zarr/zarr.json",

@@ -11,7 +11,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from deepstudy.continual.strategies import REPLAY_STRATEGIES  # noqa: E402
+from deepstudy.continual.catalogue import REPLAY_STRATEGIES  # noqa: E402
 
 
 def curve_buffer_size(summary: xr.Dataset, plots: dict) -> str:

@@ -14,10 +14,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from deepstudy.continual.buffer import ReservoirBuffer
-
-STRATEGIES = ("finetune", "joint", "er", "clear", "derpp", "ewc")
-#: Strategies that keep a replay buffer, whose size is a swept factor.
-REPLAY_STRATEGIES = ("er", "clear", "derpp")
+from deepstudy.continual.catalogue import REPLAY_STRATEGIES, STRATEGIES  # noqa: F401 - re-exported
 
 
 class Strategy:
