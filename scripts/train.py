@@ -1,16 +1,13 @@
 """Rule train: train the job's runs on their dilution plans; metrics to Zarr, checkpoints to .pt."""
 
-import torch
 from deepstudy import data, jobs, store
 from deepstudy.runner import rule_log
-from deepstudy.training import pick_device
+from deepstudy.training import training_device
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 
 with rule_log(snakemake.log[0]):
-    torch.set_num_threads(snakemake.threads)
-    device = pick_device(snakemake.params.device)
-    print(f"training on {device} with {snakemake.threads} thread(s)")
+    device = training_device(snakemake.params.device, snakemake.threads)
     tensors = data.Tensors(store.open_store(snakemake.input.dataset), device)
     source_x = None
     source = list(snakemake.input.get("source", []))  # only source noise has a source dataset

@@ -41,7 +41,8 @@ def _swept(frame: pd.DataFrame, factor: str) -> pd.DataFrame:
     return frame[values > 1]
 
 
-def _save(fig: plt.Figure, paths: list[str]) -> None:
+def save_figure(fig: plt.Figure, paths: list[str]) -> None:
+    """Write ``fig`` to each of ``paths`` (PNG and PDF), then free it."""
     for path in paths:
         fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
@@ -148,8 +149,14 @@ FIGURES = {
 }
 
 
-def draw_all(summary: xr.Dataset, plots: dict, outputs: dict[str, list[str]]) -> None:
-    """Draw every figure of :data:`FIGURES` into its output files (PNG and PDF)."""
+def draw_figures(figures: dict, summary: xr.Dataset, plots: dict, outputs: dict[str, list[str]]) -> None:
+    """Draw each of ``figures`` (name -> function of the summary and the plot options) into its
+    output files (PNG and PDF), in the project's seaborn theme."""
     sns.set_theme(style="whitegrid", context="paper")
-    for name, draw in FIGURES.items():
-        _save(draw(summary, plots), outputs[name])
+    for name, draw in figures.items():
+        save_figure(draw(summary, plots), outputs[name])
+
+
+def draw_all(summary: xr.Dataset, plots: dict, outputs: dict[str, list[str]]) -> None:
+    """Draw every figure of :data:`FIGURES` into its output files."""
+    draw_figures(FIGURES, summary, plots, outputs)

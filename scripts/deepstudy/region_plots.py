@@ -13,6 +13,8 @@ import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 
+from deepstudy.plots import save_figure  # noqa: E402
+
 
 def _per_network(store: xr.Dataset, variable: str, over: str) -> pd.DataFrame:
     """Mean of ``variable`` over its probe dimension, one row per network that exists."""
@@ -228,7 +230,4 @@ def draw_all(stores: dict[str, xr.Dataset], outputs: dict[str, list[str]]) -> No
         "trainability": lambda: trainability(stores["trainability"]),
     }
     for name, draw in figures.items():
-        fig = draw()
-        for path in outputs[name]:
-            fig.savefig(path, dpi=150, bbox_inches="tight")
-        plt.close(fig)
+        save_figure(draw(), outputs[name])

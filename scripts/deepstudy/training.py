@@ -61,6 +61,15 @@ class RunResult:
     final_state: dict[str, torch.Tensor] | None = None
 
 
+def training_device(requested: str, threads: int) -> torch.device:
+    """The device a training job uses (see :func:`pick_device`), with ``threads`` CPU threads; says
+    which in the job's log."""
+    torch.set_num_threads(threads)
+    device = pick_device(requested)
+    print(f"training on {device} with {threads} thread(s)")
+    return device
+
+
 def pick_device(requested: str = "auto") -> torch.device:
     """``cuda`` when asked for or when ``auto`` finds a GPU, else ``cpu``."""
     if requested == "cuda" and not torch.cuda.is_available():
@@ -137,7 +146,8 @@ def cpu_state(net: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
 
 
-def _save_atomically(obj: object, path: Path) -> None:
+def save_atomically(obj: object, path: Path) -> None:
+    """``torch.save`` to a partial file, then rename: a killed job never leaves half a checkpoint."""
     partial = path.with_name(path.name + ".partial")
     torch.save(obj, partial)
     os.replace(partial, path)
@@ -216,7 +226,7 @@ def train_run(
                 result.checkpoints[epoch] = cpu_state(net)
         bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{result.test_accuracy[-1]:.3f}")
         if resume_path is not None:
-            _save_atomically(
+            save_atomically(
                 {
                     "fingerprint": spec.fingerprint(),
                     "epoch": epoch,

@@ -21,7 +21,7 @@ from deepstudy.continual.strategies import CLASSES, REPLAY_STRATEGIES, Strategy
 from deepstudy.continual.transforms import TaskTransforms
 from deepstudy.data import Tensors
 from deepstudy.models import build_model
-from deepstudy.training import _save_atomically, make_optimizer
+from deepstudy.training import make_optimizer, save_atomically
 
 #: How each scenario reads the network: over all classes, or over the example's task's classes.
 SCENARIOS = ("class", "task", "domain")
@@ -183,7 +183,7 @@ def train_stream(
             x = transforms(data.train_x[example[mine]], example_task[mine])
             strategy.end_task(x, data.train_y[example[mine]])
         if resume_path is not None:
-            _save_atomically(
+            save_atomically(
                 {
                     "fingerprint": spec.fingerprint(),
                     "model": net.state_dict(),

@@ -12,6 +12,7 @@ import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from deepstudy.continual.catalogue import REPLAY_STRATEGIES  # noqa: E402
+from deepstudy.plots import draw_figures  # noqa: E402
 
 
 def curve_buffer_size(summary: xr.Dataset, plots: dict) -> str:
@@ -33,12 +34,6 @@ def panels(summary: xr.Dataset) -> list[tuple[str, str]]:
         for scenario in summary["scenario"].values
         if bool(ran.sel(stream=stream, scenario=scenario))
     ]
-
-
-def _save(fig: plt.Figure, paths: list[str]) -> None:
-    for path in paths:
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-    plt.close(fig)
 
 
 def along_stream(summary: xr.Dataset, plots: dict) -> plt.Figure:
@@ -161,8 +156,5 @@ FIGURES = {
 
 
 def draw_all(summary: xr.Dataset, plots: dict, outputs: dict[str, list[str]]) -> None:
-    """Draw every figure of :data:`FIGURES` into its output files (PNG and PDF)."""
-    sns.set_theme(style="whitegrid", context="paper")
-    summary = summary.load()
-    for name, draw in FIGURES.items():
-        _save(draw(summary, plots), outputs[name])
+    """Draw every figure of :data:`FIGURES` into its output files."""
+    draw_figures(FIGURES, summary.load(), plots, outputs)
