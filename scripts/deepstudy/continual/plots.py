@@ -138,6 +138,7 @@ def buffer_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
         facet_kws={"sharey": False},
     )
     grid.set(xlabel="buffer size (examples)", ylabel="")
+    grid.set_titles(row_template="{row_name}", col_template="{col_name}", size=8)
     if "unbounded" in order:
         for ax in grid.axes.flat:
             position = order.index("unbounded")
