@@ -114,7 +114,7 @@ def _sign_changes(z: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     Points are stored in the order they were made; ``order`` sorts them along the segments, and
     interval i lies between sorted points i and i + 1.
     """
-    negative = torch.signbit(z)[order]
+    negative = torch.signbit(z).index_select(0, order)
     return negative[:-1] ^ negative[1:]
 
 
@@ -246,7 +246,8 @@ def _next_layer(
     torch.clamp(z, min=0, out=rectified[:count])
     if crowded:
         inputs = rectified[count:]
-        torch.lerp(z[new.left[:crowded]], z[new.right[:crowded]], new.weight[:crowded, None], out=inputs)
+        left, right = new.left[:crowded], new.right[:crowded]
+        torch.lerp(z.index_select(0, left), z.index_select(0, right), new.weight[:crowded, None], out=inputs)
         inputs[torch.arange(crowded, device=z.device), new.neuron[:crowded]] = 0.0
         inputs.clamp_(min=0)
     linear = _dense_linear(following)
@@ -262,8 +263,10 @@ def _next_layer(
     w = new.weight[lone]
     lost = torch.lerp(torch.relu(new.at_left[lone]), torch.relu(new.at_right[lone]), w)
     values = out[count + crowded :]
-    torch.lerp(out[new.left[lone]], out[new.right[lone]], w[:, None], out=values)
-    values.addcmul_(weight.T.contiguous()[new.neuron[lone]], lost[:, None], value=-1)
+    torch.lerp(
+        out.index_select(0, new.left[lone]), out.index_select(0, new.right[lone]), w[:, None], out=values
+    )
+    values.addcmul_(weight.T.contiguous().index_select(0, new.neuron[lone]), lost[:, None], value=-1)
     return out
 
 
