@@ -246,3 +246,29 @@ def test_changing_clear_weights_reruns_only_clear(repo, study):
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     clear_runs = len(config["continual"]["streams"]) * len(config["continual"]["buffer_size"])
     assert counts == {"train_continual": clear_runs, "collect_continual": 1, "plot_continual": 1, "all": 1}
+
+
+def test_concurrent_gpu_jobs_get_different_devices(repo, tmp_path):
+    """With --resources gpu=2, training jobs running at once take different (here fake) GPU ids."""
+    config = yaml.safe_load((repo / "tests" / "data" / "tiny.yaml").read_text())
+    config.update(studies=["noise"], device="auto", gpus=[5, 7])
+    config["noise"]["training"]["epoch_examples"] = 6000  # a few seconds each, so that jobs overlap
+    config["noise"]["grid"] = [
+        {
+            "model": ["mlp"],
+            "noise": ["uniform"],
+            "alpha": [0, 1],
+            "n_clean": [100],
+            "batch_size": [32],
+            "lr": [0.05],
+            "seed": [0, 1],
+        }
+    ]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake(repo, tmp_path, "--resources", "gpu=2")
+    logs = sorted((tmp_path / "results" / "logs" / "train").rglob("*.log"))
+    slots = [re.search(r"GPU slot: (\S+) \(CUDA_VISIBLE_DEVICES=(\S+)\)", log.read_text()) for log in logs]
+    assert len(logs) == 4 and all(slots)
+    assert all(m.group(1) == m.group(2) for m in slots)  # the slot is what CUDA sees
+    # a job takes the first free id, so 7 is only ever taken while another job holds 5
+    assert {m.group(1) for m in slots} == {"5", "7"}

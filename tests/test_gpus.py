@@ -1,0 +1,58 @@
+"""The GPU slot allocator, on CPU with fake device ids."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+
+from deepstudy.gpus import gpu_slot, visible_ids
+
+
+def hold(ids, lock_dir, seconds, queue):
+    with gpu_slot(ids, lock_dir, poll_seconds=0.05) as gpu:
+        queue.put((gpu, os.environ.get("CUDA_VISIBLE_DEVICES"), time.monotonic()))
+        time.sleep(seconds)
+    queue.put(("done", None, time.monotonic()))
+
+
+def test_concurrent_jobs_get_different_gpus_and_a_third_waits(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    ids = ["5", "7"]
+    jobs = [context.Process(target=hold, args=(ids, tmp_path, 1.5, queue)) for _ in range(3)]
+    for job in jobs:
+        job.start()
+    events = [queue.get(timeout=30) for _ in range(6)]
+    for job in jobs:
+        job.join(timeout=30)
+    starts = [e for e in events if e[0] != "done"]
+    assert all(gpu == visible for gpu, visible, _ in starts)  # exported to CUDA_VISIBLE_DEVICES
+    first_two = sorted(starts, key=lambda e: e[2])[:2]
+    assert {first_two[0][0], first_two[1][0]} == {"5", "7"}
+    third = sorted(starts, key=lambda e: e[2])[2]
+    first_done = min(e[2] for e in events if e[0] == "done")
+    assert third[2] >= first_done - 0.05  # it waited for a slot to free
+
+
+def test_a_killed_job_frees_its_gpu(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    job = context.Process(target=hold, args=(["3"], tmp_path, 60, queue))
+    job.start()
+    assert queue.get(timeout=30)[0] == "3"
+    job.kill()
+    job.join(timeout=30)
+    started = time.monotonic()
+    with gpu_slot(["3"], tmp_path, poll_seconds=0.05) as gpu:
+        assert gpu == "3" and time.monotonic() - started < 5
+
+
+def test_nothing_is_done_without_ids_or_under_slurm(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    with gpu_slot([], tmp_path) as gpu:
+        assert gpu is None and os.environ["CUDA_VISIBLE_DEVICES"] == "0,1"
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    with gpu_slot(["0", "1"], tmp_path) as gpu:
+        assert gpu is None and os.environ["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert visible_ids("auto") == ["0", "1"] and visible_ids([4, 6]) == ["4", "6"]
