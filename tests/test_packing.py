@@ -1,0 +1,71 @@
+"""Packed training: K MLPs in one process follow their unpacked twins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from deepstudy import data
+from deepstudy.packing import packable, train_packed
+from deepstudy.training import RunSpec, train_run
+
+
+@pytest.fixture(scope="module")
+def tensors(mnist1d_small):
+    return data.Tensors(mnist1d_small)
+
+
+def specs(count: int, **values) -> list[RunSpec]:
+    model = {"architecture": "mlp", "depth": 2, "width": 32, "init": "he"}
+    base = dict(model=model, batch_size=32, epochs=1, momentum=0.9, weight_decay=1e-4, epoch_examples=320)
+    base.update(values)
+    return [RunSpec(name=f"run{k}", seed=k, lr=0.01 * (k + 1), **base) for k in range(count)]
+
+
+def twins(runs: list[RunSpec], tensors, labels: list[torch.Tensor]):
+    index = torch.arange(len(tensors.train_x))
+    packed = train_packed(
+        runs, tensors.train_x, [index] * len(runs), labels, tensors.test_x, tensors.test_y, 10
+    )
+    alone = [
+        train_run(run, tensors.train_x, index, y, tensors.test_x, tensors.test_y, 10, progress=False)
+        for run, y in zip(runs, labels, strict=True)
+    ]
+    return packed, alone
+
+
+def test_packed_runs_equal_their_unpacked_twins_after_ten_steps(tensors):
+    runs = specs(4, checkpoint_epochs=(0, 1))
+    generator = torch.Generator().manual_seed(0)
+    labels = [
+        tensors.train_y,
+        *(torch.randint(0, 10, tensors.train_y.shape, generator=generator) for _ in range(3)),
+    ]
+    packed, alone = twins(runs, tensors, labels)
+    for p, a in zip(packed, alone, strict=True):
+        assert p.final_state.keys() == a.final_state.keys()
+        for key in a.final_state:
+            torch.testing.assert_close(p.final_state[key], a.final_state[key], atol=1e-5, rtol=0)
+        torch.testing.assert_close(p.checkpoints[0]["1.weight"], a.checkpoints[0]["1.weight"])
+        assert p.train_loss == pytest.approx(a.train_loss, abs=1e-5)
+    # the runs really differ from each other (own seed, data order, lr, labels)
+    assert not torch.allclose(packed[0].final_state["1.weight"], packed[1].final_state["1.weight"])
+
+
+def test_packed_runs_reach_the_same_accuracy(tensors):
+    runs = specs(3, epochs=3, epoch_examples=None)
+    packed, alone = twins(runs, tensors, [tensors.train_y] * 3)
+    difference = np.mean(
+        [abs(p.test_accuracy[-1] - a.test_accuracy[-1]) for p, a in zip(packed, alone, strict=True)]
+    )
+    assert difference <= 0.01
+    assert min(p.test_accuracy[-1] for p in packed) > 0.2
+
+
+def test_only_equal_shapes_pack():
+    runs = specs(2)
+    assert packable(runs, [100, 100])
+    assert not packable(runs, [100, 200])
+    assert not packable([runs[0], specs(1, batch_size=64)[0]], [100, 100])
+    conv = {"architecture": "conv", "channels": [8], "kernel_size": 3, "hidden": 8}
+    assert not packable(specs(2, model=conv), [100, 100])
