@@ -1,0 +1,101 @@
+"""The test study through a real SLURM cluster: single node on localhost, started by .ci/slurm.sh.
+
+The slurm profile submits every job with sbatch (snakemake-executor-plugin-slurm); the results must
+equal those of a local run. Skipped, with the reason, only where the daemons cannot be installed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+from test_workflow import job_counts
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+STATE = Path("/tmp/deepstudy-slurm")
+
+
+@pytest.fixture(scope="module")
+def cluster(repo):
+    script = repo / ".ci" / "slurm.sh"
+    started = subprocess.run([str(script), "start"], capture_output=True, text=True, timeout=600)
+    if started.returncode == 3:
+        pytest.skip(f"SLURM daemons cannot be installed here: {started.stderr.strip()}")
+    assert started.returncode == 0, started.stdout + started.stderr
+    yield STATE
+    subprocess.run([str(script), "stop"], capture_output=True, text=True, timeout=120)
+
+
+def study_config(repo: Path) -> dict:
+    config = yaml.safe_load((repo / "tests" / "data" / "tiny.yaml").read_text())
+    config["studies"] = ["noise"]
+    config["noise"]["grid"] = [
+        {
+            "model": ["mlp"],
+            "noise": ["uniform", "structured"],
+            "alpha": [0, 1],
+            "n_clean": [100],
+            "batch_size": [32],
+            "lr": [0.05],
+            "seed": [0],
+        }
+    ]
+    return config
+
+
+def run(repo: Path, workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "-s", str(repo / "workflow" / "Snakefile")]
+    command += ["--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_the_study_runs_through_slurm_and_matches_a_local_run(repo, cluster, tmp_path):
+    config = study_config(repo)
+    through_slurm, local = tmp_path / "slurm", tmp_path / "local"
+    for folder in (through_slurm, local):
+        folder.mkdir()
+        (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    counts = job_counts(run(repo, through_slurm, "-n", "--cores", "1").stdout)
+    submitted = sum(count for rule, count in counts.items() if rule != "all")  # `all` runs locally
+    run(
+        repo,
+        through_slurm,
+        "--profile",
+        str(repo / "workflow" / "profiles" / "slurm"),
+        "--executor",
+        "slurm",
+        "--default-resources",
+        "slurm_partition=debug",
+        "--set-resources",
+        "train:slurm_partition=debug",
+        "--slurm-no-account",
+        "--slurm-status-command",
+        "squeue",  # no slurmdbd here, so no sacct
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--latency-wait",
+        "5",
+    )
+    run(repo, local, "--cores", "2")
+    # every job but the local target went through sbatch and completed
+    completions = (cluster / "log" / "jobcomp.txt").read_text().splitlines()
+    ours = [line for line in completions if f"WorkDir={through_slurm} " in line]
+    assert len(ours) == submitted and all("JobState=COMPLETED" in line for line in ours)
+    # and the results are those of a local run
+    stores = sorted(p.relative_to(local) for p in (local / "results").rglob("metrics.zarr"))
+    assert len(stores) == 4
+    for store in [*stores, Path("results/noise/summary.zarr")]:
+        a, b = xr.open_zarr(through_slurm / store), xr.open_zarr(local / store)
+        for name in a.data_vars:
+            if name != "train_seconds":
+                np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=f"{store}: {name}")
+    again = run(repo, through_slurm, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
