@@ -6,6 +6,7 @@ equal those of a local run. Skipped, with the reason, only where the daemons can
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,9 +64,8 @@ def test_the_study_runs_through_slurm_and_matches_a_local_run(repo, cluster, tmp
     for folder in (through_slurm, local):
         folder.mkdir()
         (folder / "config.yaml").write_text(yaml.safe_dump(config))
-    counts = job_counts(run(repo, through_slurm, "-n", "--cores", "1").stdout)
-    submitted = sum(count for rule, count in counts.items() if rule != "all")  # `all` runs locally
-    run(
+    planned = job_counts(run(repo, through_slurm, "-n", "--cores", "1").stdout)
+    submitted = run(
         repo,
         through_slurm,
         "--profile",
@@ -85,10 +85,17 @@ def test_the_study_runs_through_slurm_and_matches_a_local_run(repo, cluster, tmp
         "5",
     )
     run(repo, local, "--cores", "2")
-    # every job but the local target went through sbatch and completed
+    # every job but the local target went through sbatch (dilution plans as one grouped
+    # submission), and SLURM completed each submission
+    output = submitted.stdout + submitted.stderr
+    sbatch_ids = set(re.findall(r"submitted with SLURM jobid (\d+)", output))
+    assert re.findall(r"localrule (\w+):", output) == ["all"]
     completions = (cluster / "log" / "jobcomp.txt").read_text().splitlines()
     ours = [line for line in completions if f"WorkDir={through_slurm} " in line]
-    assert len(ours) == submitted and all("JobState=COMPLETED" in line for line in ours)
+    assert {re.match(r"JobId=(\d+)", line).group(1) for line in ours} == sbatch_ids
+    assert all("JobState=COMPLETED" in line for line in ours)
+    jobs = sum(count for rule, count in planned.items() if rule != "all")
+    assert 0 < len(sbatch_ids) < jobs  # the four dilution plans travelled together
     # and the results are those of a local run
     stores = sorted(p.relative_to(local) for p in (local / "results").rglob("metrics.zarr"))
     assert len(stores) == 4
