@@ -1,18 +1,13 @@
 """Rule train: train the job's runs on their dilution plans; metrics to Zarr, checkpoints to .pt."""
 
-import os
-
 from deepstudy import data, jobs, store
-from deepstudy.gpus import gpu_slot, job_gpu_ids
+from deepstudy.gpus import training_slot
 from deepstudy.runner import rule_log
-from deepstudy.training import training_device
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 
-gpus = job_gpu_ids(snakemake.resources.get("gpu", 0), snakemake.config.get("gpus", "auto"))
-with rule_log(snakemake.log[0]), gpu_slot(gpus) as gpu:
-    device = training_device(snakemake.params.device, snakemake.threads)
-    print(f"GPU slot: {gpu} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')})")
+gpus = snakemake.resources.get("gpu", 0), snakemake.config.get("gpus", "auto")
+with rule_log(snakemake.log[0]), training_slot(*gpus, snakemake.params.device, snakemake.threads) as device:
     tensors = data.Tensors(store.open_store(snakemake.input.dataset), device)
     source_x = None
     source = list(snakemake.input.get("source", []))  # only source noise has a source dataset
