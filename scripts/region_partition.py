@@ -15,6 +15,6 @@ with rule_log(snakemake.log[0]):
     nets = {}
     for path in snakemake.input.checkpoints:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        nets[int(checkpoint["epoch"])] = region_study.load_checkpoint(path)
+        nets[int(checkpoint["epoch"])] = region_study.load_checkpoint(path, snakemake.params.run)
     result = region_study.partition(nets, anchors, options["margin"], options["max_polygons"])
     store.write_store(result, snakemake.output.store, snakemake.config)

@@ -257,3 +257,41 @@ def test_a_stream_without_scenarios_gets_its_kinds_natural_one(config, schema):
     validate(config, schema)
     assert config["continual"]["streams"]["split"]["scenarios"] == ["class"]
     assert config["continual"]["streams"]["shifted"]["scenarios"] == ["domain"]
+
+
+def test_packs_group_runs_that_differ_only_in_lr_and_seed(config, schema):
+    from deepstudy.config import packs
+
+    config["noise"]["training"]["pack"] = 2
+    config["noise"]["grid"] = [
+        {
+            "model": ["mlp"],
+            "noise": ["uniform", "source"],
+            "alpha": [1],
+            "n_clean": [100],
+            "batch_size": [32],
+            "lr": [0.01, 0.05],
+            "seed": [0, 1],
+        },
+        {
+            "model": ["conv"],
+            "noise": ["uniform"],
+            "alpha": [1],
+            "n_clean": [100],
+            "batch_size": [32],
+            "lr": [0.01],
+            "seed": [0, 1],
+        },
+    ]
+    validate(config, schema)
+    grid_packs = packs(runs(config["noise"]["grid"]), config)
+    assert [len(p) for p in grid_packs] == [2, 2, 1, 1, 1, 1, 1, 1]  # mlp uniform; source and conv alone
+    assert grid_packs == packs(runs(config["noise"]["grid"]), config)  # deterministic
+    assert sorted(map(str, (r for p in grid_packs for r in p))) == sorted(
+        map(str, runs(config["noise"]["grid"]))
+    )
+    config["noise"]["training"]["pack"] = "auto"
+    assert max(len(p) for p in packs(runs(config["noise"]["grid"]), config)) == 4  # all four lr x seed
+    config["noise"]["training"]["pack"] = 0
+    with pytest.raises(ConfigError, match="config key noise.training.pack:"):
+        validate(config, schema)

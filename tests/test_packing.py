@@ -69,3 +69,23 @@ def test_only_equal_shapes_pack():
     assert not packable([runs[0], specs(1, batch_size=64)[0]], [100, 100])
     conv = {"architecture": "conv", "channels": [8], "kernel_size": 3, "hidden": 8}
     assert not packable(specs(2, model=conv), [100, 100])
+
+
+def test_a_packs_checkpoint_file_gives_each_runs_network(tensors, tmp_path):
+    from deepstudy import jobs, region_study
+
+    runs = specs(2)
+    index = torch.arange(len(tensors.train_x))
+    results = train_packed(
+        runs, tensors.train_x, [index] * 2, [tensors.train_y] * 2, tensors.test_x, tensors.test_y, 10
+    )
+    meta = {"input_shape": list(tensors.input_shape), "num_classes": 10}
+    payloads = [
+        jobs.checkpoint_payload(r.final_state, s, 1, meta) for s, r in zip(runs, results, strict=True)
+    ]
+    jobs.save_checkpoint(tmp_path / "epoch1.pt", payloads, 1)
+    for spec, result in zip(runs, results, strict=True):
+        net = region_study.load_checkpoint(str(tmp_path / "epoch1.pt"), spec.name)
+        torch.testing.assert_close(net.state_dict()["1.weight"], result.final_state["1.weight"])
+    with pytest.raises(KeyError, match="run0"):
+        region_study.load_checkpoint(str(tmp_path / "epoch1.pt"), "run9")

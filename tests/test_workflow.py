@@ -272,3 +272,41 @@ def test_concurrent_gpu_jobs_get_different_devices(repo, tmp_path):
     assert all(m.group(1) == m.group(2) for m in slots)  # the slot is what CUDA sees
     # a job takes the first free id, so 7 is only ever taken while another job holds 5
     assert {m.group(1) for m in slots} == {"5", "7"}
+
+
+def test_packed_training_jobs_match_one_run_per_job(repo, tmp_path):
+    """noise.training.pack = 2: runs that differ in seed and lr share a job and a process; their
+    results match those of one run per job."""
+    config = yaml.safe_load((repo / "tests" / "data" / "tiny.yaml").read_text())
+    config["studies"] = ["noise"]
+    config["noise"]["grid"] = [
+        {
+            "model": ["mlp"],
+            "noise": ["uniform"],
+            "alpha": [0, 1],
+            "n_clean": [100],
+            "batch_size": [32],
+            "lr": [0.05],
+            "seed": [0, 1, 2],
+        }
+    ]
+    summaries = {}
+    for pack in (1, 2):
+        workdir = tmp_path / f"pack{pack}"
+        workdir.mkdir()
+        config["noise"]["training"]["pack"] = pack
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+        counts = job_counts(snakemake(repo, workdir, "-n").stdout)
+        assert counts["train"] == (6 if pack == 1 else 4)  # per alpha: seeds {0, 1} and {2}
+        snakemake(repo, workdir)
+        summaries[pack] = xr.open_zarr(workdir / "results" / "noise" / "summary.zarr").load()
+        assert (
+            "Nothing to be done"
+            in snakemake(repo, workdir, "-n").stdout + snakemake(repo, workdir, "-n").stderr
+        )
+    alone, packed = summaries[1]["accuracy_curve"], summaries[2]["accuracy_curve"]
+    assert alone.shape == packed.shape and bool(packed.notnull().all())
+    assert float(abs(alone - packed).mean()) <= 0.01
+    np.testing.assert_allclose(summaries[1]["train_loss"], summaries[2]["train_loss"], atol=1e-4)
+    logs = list((tmp_path / "pack2" / "results" / "logs" / "train").rglob("*.log"))
+    assert sum("trained 2 runs packed" in log.read_text() for log in logs) == 2

@@ -80,6 +80,43 @@ def runs(grid: list[dict]) -> list[dict]:
     return result
 
 
+#: Input features per example of each dataset, to size packs of MLPs before any data is read.
+INPUT_SIZE = {"mnist1d": 40, "mnist": 784, "fashion_mnist": 784, "cifar10": 3072}
+#: ``pack: auto`` packs as many MLPs as fit this many stacked parameters (at most MAX_PACK).
+AUTO_PACK_PARAMETERS = 4_000_000
+MAX_PACK = 64
+
+
+def pack_size(config: dict, model: str) -> int:
+    """How many runs of ``model`` one training job packs under ``noise.training.pack``."""
+    setting = config["noise"]["training"]["pack"]
+    spec = config["models"][model]
+    if spec["architecture"] != "mlp" or setting == 1:
+        return 1
+    if setting != "auto":
+        return int(setting)
+    inputs, width, depth = INPUT_SIZE[config["noise"]["dataset"]], spec["width"], spec["depth"]
+    parameters = inputs * width + (depth - 1) * width * width + width * 10
+    return max(1, min(MAX_PACK, AUTO_PACK_PARAMETERS // parameters))
+
+
+def packs(grid_runs: list[dict], config: dict) -> list[list[dict]]:
+    """The grid's runs cut into training jobs: runs that differ only in learning rate and seed, in
+    grid order, in chunks of :func:`pack_size` (source noise, whose runs read different images,
+    and non-MLPs train alone). Deterministic, so an unchanged grid gives unchanged jobs."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in grid_runs:
+        key = (run["model"], run["noise"], run["alpha"], run["n_clean"], run["batch_size"])
+        if run["noise"] == "source":
+            key += (run["lr"], run["seed"])
+        groups.setdefault(key, []).append(run)
+    result = []
+    for members in groups.values():
+        size = pack_size(config, members[0]["model"])
+        result += [members[i : i + size] for i in range(0, len(members), size)]
+    return result
+
+
 def train_size(config: dict, dataset: str) -> int:
     """Number of training examples of a prepared dataset, known before it is prepared."""
     if dataset == "mnist1d":

@@ -11,6 +11,7 @@ import xarray as xr
 
 from deepstudy import trainset
 from deepstudy.data import Tensors
+from deepstudy.packing import packable, train_packed
 from deepstudy.training import RunSpec, history_arrays, train_run
 
 SPEC_KEYS = tuple(RunSpec.__dataclass_fields__)
@@ -23,9 +24,38 @@ def run_spec(run: dict) -> RunSpec:
     return RunSpec(**values)
 
 
-def save_checkpoint(path: str | Path, state: dict, spec: RunSpec, epoch: int, meta: dict) -> None:
+def checkpoint_payload(state: dict, spec: RunSpec, epoch: int, meta: dict) -> dict:
     """Weights of a run at one epoch, with what is needed to rebuild the network."""
-    torch.save({"state_dict": state, "epoch": epoch, "model": spec.model, "run": spec.name, **meta}, path)
+    return {"state_dict": state, "epoch": epoch, "model": spec.model, "run": spec.name, **meta}
+
+
+def save_checkpoint(path: str | Path, payloads: list[dict], epoch: int) -> None:
+    """One job's checkpoint file of an epoch: the run's payload, or, for a pack of runs, every
+    member's under ``runs`` (see :func:`deepstudy.region_study.load_checkpoint`)."""
+    if len(payloads) == 1:
+        torch.save(payloads[0], path)
+    else:
+        torch.save({"epoch": epoch, "runs": {p["run"]: p for p in payloads}}, path)
+
+
+def _train_alone(specs, sets, data: Tensors, resume_dir: Path):
+    results, seconds = [], []
+    for spec, (images, index, labels) in zip(specs, sets, strict=True):
+        started = time.perf_counter()
+        results.append(
+            train_run(
+                spec,
+                images,
+                index,
+                labels,
+                data.test_x,
+                data.test_y,
+                data.num_classes,
+                resume_path=resume_dir / f"{spec.name}.resume.pt",
+            )
+        )
+        seconds.append(time.perf_counter() - started)
+    return results, seconds
 
 
 def train_job(
@@ -36,39 +66,55 @@ def train_job(
     resume_dir: str | Path,
     source_x: torch.Tensor | None = None,
 ) -> xr.Dataset:
-    """Train ``runs`` one after another, each on its plan, and return their metrics along ``run``.
+    """Train ``runs``, each on its plan, and return their metrics along ``run``.
 
-    ``checkpoint_paths`` lists, run by run, one file per checkpoint epoch in increasing order.
-    Resume checkpoints live in ``resume_dir`` and are removed once the job has finished.
+    Runs that can share one process (equally shaped MLPs on the same images, see
+    :mod:`deepstudy.packing`) train packed; others one after another, resumable from checkpoints
+    in ``resume_dir`` (removed once the job has finished). ``checkpoint_paths`` lists one file per
+    checkpoint epoch, in increasing order, holding every run of the job.
     """
     specs = [run_spec(run) for run in runs]
     resume_dir = Path(resume_dir)
     resume_dir.mkdir(parents=True, exist_ok=True)
-    curves, losses, diverged, seconds = [], [], [], []
-    paths = iter(checkpoint_paths)
-    for spec, plan in zip(specs, plans, strict=True):
+    sets = []
+    for plan in plans:
         source = trainset.source_images(plan, data.input_shape, source_x)
-        images, index, labels = trainset.training_set(plan, data.train_x, source)
+        sets.append(trainset.training_set(plan, data.train_x, source))
+    shared_images = all(images is data.train_x for images, _, _ in sets)
+    if len(specs) > 1 and shared_images and packable(specs, [len(index) for _, index, _ in sets]):
         started = time.perf_counter()
-        result = train_run(
-            spec,
-            images,
-            index,
-            labels,
+        results = train_packed(
+            specs,
+            data.train_x,
+            [index for _, index, _ in sets],
+            [labels for _, _, labels in sets],
             data.test_x,
             data.test_y,
             data.num_classes,
-            resume_path=resume_dir / f"{spec.name}.resume.pt",
         )
-        seconds.append(time.perf_counter() - started)
-        history = history_arrays(result, spec.epochs)
-        curves.append(history["accuracy_curve"])
-        losses.append(history["train_loss"])
-        diverged.append(result.diverged)
-        meta = {"input_shape": list(data.input_shape), "num_classes": data.num_classes}
-        for epoch in sorted(spec.checkpoint_epochs):
-            state = result.checkpoints.get(epoch, result.final_state)
-            save_checkpoint(next(paths), state, spec, epoch, {**meta, "diverged": result.diverged})
+        seconds = [(time.perf_counter() - started) / len(specs)] * len(specs)
+        print(f"trained {len(specs)} runs packed in one process")
+    else:
+        results, seconds = _train_alone(specs, sets, data, resume_dir)
+    histories = [history_arrays(result, spec.epochs) for spec, result in zip(specs, results, strict=True)]
+    curves = [h["accuracy_curve"] for h in histories]
+    losses = [h["train_loss"] for h in histories]
+    diverged = [result.diverged for result in results]
+    meta = {"input_shape": list(data.input_shape), "num_classes": data.num_classes}
+    epochs_kept = sorted(specs[0].checkpoint_epochs)
+    if any(sorted(spec.checkpoint_epochs) != epochs_kept for spec in specs):
+        raise ValueError("all runs of a job must keep the same checkpoint epochs")
+    for path, epoch in zip(checkpoint_paths, epochs_kept, strict=True):
+        payloads = [
+            checkpoint_payload(
+                result.checkpoints.get(epoch, result.final_state),
+                spec,
+                epoch,
+                {**meta, "diverged": result.diverged},
+            )
+            for spec, result in zip(specs, results, strict=True)
+        ]
+        save_checkpoint(path, payloads, epoch)
     epochs = specs[0].epochs
     if any(spec.epochs != epochs for spec in specs):
         raise ValueError("all runs of a job must train for the same number of epochs")

@@ -164,11 +164,16 @@ def fresh_mlp(depth: int, neurons: int, init: str, input_shape: tuple[int, ...],
     return build_model(spec, input_shape, num_classes, seed)
 
 
-def load_checkpoint(path: str) -> nn.Module:
-    """The network saved in a checkpoint of the ``train`` rule, weights loaded."""
+def load_checkpoint(path: str, run: str | None = None) -> nn.Module:
+    """The network saved in a checkpoint of the ``train`` rule, weights loaded; from the file of a
+    pack of runs, that of ``run``."""
     from deepstudy.models import build_model
 
     state = torch.load(path, map_location="cpu", weights_only=False)
+    if "runs" in state:
+        if run not in state["runs"]:
+            raise KeyError(f"{path} holds the runs {sorted(state['runs'])}, not {run!r}")
+        state = state["runs"][run]
     net = build_model(state["model"], tuple(state["input_shape"]), state["num_classes"], seed=0)
     net.load_state_dict(state["state_dict"])
     return net

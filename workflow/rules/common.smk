@@ -1,7 +1,7 @@
 # Helpers shared by the rules: config validation, the run grid, paths and per-job parameters.
 import itertools
 
-from deepstudy.config import ConfigError, load_schema, runs, validate
+from deepstudy.config import ConfigError, load_schema, packs, runs, validate
 
 
 try:
@@ -50,26 +50,25 @@ def labelled(run):
     }
 
 
-NOISE_RUNS_BY_LABEL = {
-    tuple(labelled(run)[f] for f in NOISE_FACTORS): run for run in NOISE_RUNS
-}
+def run_key(run):
+    """A run's factors as labels, in NOISE_FACTORS order: how wildcards name a run."""
+    return tuple(labelled(run)[f] for f in NOISE_FACTORS)
 
 
-def noise_run(wildcards):
-    """The grid run that a training job trains."""
-    return NOISE_RUNS_BY_LABEL[tuple(wildcards[f] for f in NOISE_FACTORS)]
+def run_name(run):
+    return "_".join(f"{key}{value}" for key, value in labelled(run).items())
 
 
-def noise_plan(wildcards):
-    """The dilution plan a training job reads."""
-    return expand(
-        NOISE_PATHS["plan"],
-        dataset=config["noise"]["dataset"],
-        noise=wildcards.noise,
-        alpha=wildcards.alpha,
-        n_clean=wildcards.n_clean,
-        seed=wildcards.seed,
-    )
+# Trainings that share model, noise, alpha, clean-set size and batch size differ only in learning
+# rate and seed and can train in one process (deepstudy.packing); noise.training.pack says how many.
+# A pack is named by its first run (its leader), whose paths hold the whole pack's outputs.
+NOISE_PACKS = (
+    {run_key(pack[0]): pack for pack in packs(NOISE_RUNS, config)}
+    if NOISE_RUNS
+    else {}
+)
+PACK_LEADER = {run_key(run): pack[0] for pack in NOISE_PACKS.values() for run in pack}
+NOISE_RUNS_BY_KEY = {run_key(run): run for run in NOISE_RUNS}
 
 
 def noise_dataset(wildcards):
@@ -94,13 +93,25 @@ def dilution_params(wildcards):
     return {}
 
 
+def pack_runs(wildcards):
+    """The runs of the pack that a training job (named by the pack's leader) trains."""
+    return NOISE_PACKS[tuple(wildcards[f] for f in NOISE_FACTORS)]
+
+
+def noise_plan(wildcards):
+    """The dilution plans a training job reads, one per run of its pack."""
+    return [
+        NOISE_PATHS["plan"].format(dataset=config["noise"]["dataset"], **labelled(run))
+        for run in pack_runs(wildcards)
+    ]
+
+
 def train_runs(wildcards):
-    """The run specs one training job trains (one grid run here; the script takes a list)."""
-    run = noise_run(wildcards)
+    """The run specs one training job trains: its pack's runs, in order."""
     training = config["noise"]["training"]
     return [
         dict(
-            name="_".join(f"{key}{value}" for key, value in labelled(run).items()),
+            name=run_name(run),
             model=config["models"][run["model"]],
             seed=run["seed"],
             lr=run["lr"],
@@ -113,12 +124,13 @@ def train_runs(wildcards):
             checkpoint_epochs=sorted(training["checkpoint_epochs"]),
             factors=run,
         )
+        for run in pack_runs(wildcards)
     ]
 
 
 def noise_metrics():
-    """Metric stores of every run of the grid."""
-    return [NOISE_PATHS["metrics"].format(**labelled(run)) for run in NOISE_RUNS]
+    """Metric stores of every training job (one per pack, holding its runs along ``run``)."""
+    return [NOISE_PATHS["metrics"].format(**labelled(pack[0])) for pack in NOISE_PACKS.values()]
 
 
 def noise_figures():
@@ -197,9 +209,19 @@ def region_trained_targets():
     ]
 
 
+def leader_checkpoint(run, epoch):
+    """The checkpoint file that holds ``run`` at ``epoch``: its pack's."""
+    return NOISE_PATHS["checkpoint"].format(epoch=epoch, **labelled(PACK_LEADER[run_key(run)]))
+
+
 def region_checkpoint(wildcards):
     """The checkpoint file of the label-noise run that one trained analysis reads."""
-    return NOISE_PATHS["checkpoint"].format(**wildcards)
+    return leader_checkpoint(NOISE_RUNS_BY_KEY[tuple(wildcards[f] for f in NOISE_FACTORS)], wildcards.epoch)
+
+
+def region_checkpoint_run(wildcards):
+    """The name of that run inside its (pack's) checkpoint file."""
+    return run_name(NOISE_RUNS_BY_KEY[tuple(wildcards[f] for f in NOISE_FACTORS)])
 
 
 def memorise_networks():
@@ -293,7 +315,11 @@ def region_partition_checkpoints(wildcards):
     """First and last checkpoint of the first trained run: the partition before and after."""
     run = region_trained_runs()[0]
     epochs = sorted(config["noise"]["training"]["checkpoint_epochs"])
-    return [NOISE_PATHS["checkpoint"].format(epoch=e, **labelled(run)) for e in (epochs[0], epochs[-1])]
+    return [leader_checkpoint(run, e) for e in (epochs[0], epochs[-1])]
+
+
+def region_partition_run(wildcards):
+    return run_name(region_trained_runs()[0])
 
 
 def region_activation_params(wildcards):

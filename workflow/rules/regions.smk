@@ -39,6 +39,7 @@ rule regions_trained:
         checkpoint=region_checkpoint,
     params:
         probes=region_probe_params,
+        run=region_checkpoint_run,
     output:
         store=REGION_PATHS["trained"],
     log:
@@ -141,6 +142,7 @@ rule region_partition:
         checkpoints=region_partition_checkpoints,
     params:
         probes=region_probe_params,
+        run=region_partition_run,
     output:
         store="results/regions/partition.zarr/zarr.json",
     log:
