@@ -69,6 +69,29 @@ def packed(k: int, width: int, x, y, steps: int, device) -> float:
     return k * steps / (time.perf_counter() - started)
 
 
+def gpu_utilisation(function, *args) -> tuple[float, str]:
+    """Run ``function(*args)`` while sampling torch.cuda.utilization() every 50 ms; its result and the mean
+    utilisation (n/a where NVML is missing)."""
+    import threading
+
+    samples, done = [], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            try:
+                samples.append(torch.cuda.utilization())
+            except Exception:  # noqa: BLE001 - pynvml missing or unsupported: report n/a
+                return
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    result = function(*args)
+    done.set()
+    sampler.join()
+    return result, f"{sum(samples) / len(samples):.0f}%" if samples else "n/a"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -84,9 +107,13 @@ def main() -> None:
                 packed(k, width, x, y, 3, device)  # warm up
                 alone = max(one_after_another(k, width, x, y, args.steps, device) for _ in range(2))
                 together = max(packed(k, width, x, y, args.steps, device) for _ in range(2))
+                utilisation = ""
+                if device.type == "cuda":
+                    _, busy = gpu_utilisation(packed, k, width, x, y, args.steps * 10, device)
+                    utilisation = f", GPU busy {busy} while packed"
                 print(
                     f"[{device}] 40-{width}-{width}-10, K={k:3d}: one after another {alone:8.0f} steps/s,"
-                    f" packed {together:8.0f} steps/s, ratio {together / alone:5.1f}x"
+                    f" packed {together:8.0f} steps/s, ratio {together / alone:5.1f}x{utilisation}"
                 )
 
 
