@@ -310,3 +310,26 @@ def test_packed_training_jobs_match_one_run_per_job(repo, tmp_path):
     np.testing.assert_allclose(summaries[1]["train_loss"], summaries[2]["train_loss"], atol=1e-4)
     logs = list((tmp_path / "pack2" / "results" / "logs" / "train").rglob("*.log"))
     assert sum("trained 2 runs packed" in log.read_text() for log in logs) == 2
+
+
+@pytest.mark.parametrize("paper", ["noise_mnist", "regions_mnist", "continual_mnist"])
+def test_paper_configs_plan_through_the_slurm_profile(repo, tmp_path, paper):
+    """Each paper config builds its DAG with the cluster profile (a dry run: no data, no cluster)."""
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(repo / "workflow" / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(repo / "config" / "paper" / f"{paper}.yaml"),
+        "--profile",
+        str(repo / "workflow" / "profiles" / "slurm"),
+        "-n",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    counts = job_counts(result.stdout)
+    assert counts["prepare_dataset"] >= 1 and sum(counts.values()) > 50
