@@ -9,7 +9,8 @@ snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 with rule_log(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
     tensors = data.Tensors(store.open_store(snakemake.input.dataset))
-    net = region_study.load_checkpoint(snakemake.input.checkpoint, snakemake.params.run)
+    run = snakemake.params.get("run")  # a member of a pack's checkpoint; regions_memorised has none
+    net = region_study.load_checkpoint(snakemake.input.checkpoint, run)
     result = region_study.analyse_with_options(
         net,
         tensors.test_x,
