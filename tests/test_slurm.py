@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
-from test_workflow import job_counts
+from test_workflow import job_counts, small_noise_study
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -33,23 +33,6 @@ def cluster(repo):
     subprocess.run([str(script), "stop"], capture_output=True, text=True, timeout=120)
 
 
-def study_config(repo: Path) -> dict:
-    config = yaml.safe_load((repo / "tests" / "data" / "tiny.yaml").read_text())
-    config["studies"] = ["noise"]
-    config["noise"]["grid"] = [
-        {
-            "model": ["mlp"],
-            "noise": ["uniform", "structured"],
-            "alpha": [0, 1],
-            "n_clean": [100],
-            "batch_size": [32],
-            "lr": [0.05],
-            "seed": [0],
-        }
-    ]
-    return config
-
-
 def run(repo: Path, workdir: Path, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "snakemake", "-s", str(repo / "workflow" / "Snakefile")]
     command += ["--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), *args]
@@ -59,7 +42,7 @@ def run(repo: Path, workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_the_study_runs_through_slurm_and_matches_a_local_run(repo, cluster, tmp_path):
-    config = study_config(repo)
+    config = small_noise_study(repo, seeds=[0], noise=("uniform", "structured"))
     through_slurm, local = tmp_path / "slurm", tmp_path / "local"
     for folder in (through_slurm, local):
         folder.mkdir()

@@ -248,22 +248,29 @@ def test_changing_clear_weights_reruns_only_clear(repo, study):
     assert counts == {"train_continual": clear_runs, "collect_continual": 1, "plot_continual": 1, "all": 1}
 
 
-def test_concurrent_gpu_jobs_get_different_devices(repo, tmp_path):
-    """With --resources gpu=2, training jobs running at once take different (here fake) GPU ids."""
+def small_noise_study(repo: Path, seeds: list[int], noise: tuple[str, ...] = ("uniform",)) -> dict:
+    """The tiny config reduced to label noise: an MLP at alpha 0 and 1 for each seed."""
     config = yaml.safe_load((repo / "tests" / "data" / "tiny.yaml").read_text())
-    config.update(studies=["noise"], device="auto", gpus=[5, 7])
-    config["noise"]["training"]["epoch_examples"] = 6000  # a few seconds each, so that jobs overlap
+    config["studies"] = ["noise"]
     config["noise"]["grid"] = [
         {
             "model": ["mlp"],
-            "noise": ["uniform"],
+            "noise": list(noise),
             "alpha": [0, 1],
             "n_clean": [100],
             "batch_size": [32],
             "lr": [0.05],
-            "seed": [0, 1],
+            "seed": seeds,
         }
     ]
+    return config
+
+
+def test_concurrent_gpu_jobs_get_different_devices(repo, tmp_path):
+    """With --resources gpu=2, training jobs running at once take different (here fake) GPU ids."""
+    config = small_noise_study(repo, seeds=[0, 1])
+    config.update(device="auto", gpus=[5, 7])
+    config["noise"]["training"]["epoch_examples"] = 6000  # a few seconds each, so that jobs overlap
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     snakemake(repo, tmp_path, "--resources", "gpu=2")
     logs = sorted((tmp_path / "results" / "logs" / "train").rglob("*.log"))
@@ -277,19 +284,7 @@ def test_concurrent_gpu_jobs_get_different_devices(repo, tmp_path):
 def test_packed_training_jobs_match_one_run_per_job(repo, tmp_path):
     """noise.training.pack = 2: runs that differ in seed and lr share a job and a process; their
     results match those of one run per job."""
-    config = yaml.safe_load((repo / "tests" / "data" / "tiny.yaml").read_text())
-    config["studies"] = ["noise"]
-    config["noise"]["grid"] = [
-        {
-            "model": ["mlp"],
-            "noise": ["uniform"],
-            "alpha": [0, 1],
-            "n_clean": [100],
-            "batch_size": [32],
-            "lr": [0.05],
-            "seed": [0, 1, 2],
-        }
-    ]
+    config = small_noise_study(repo, seeds=[0, 1, 2])
     summaries = {}
     for pack in (1, 2):
         workdir = tmp_path / f"pack{pack}"
@@ -315,21 +310,7 @@ def test_packed_training_jobs_match_one_run_per_job(repo, tmp_path):
 @pytest.mark.parametrize("paper", ["noise_mnist", "regions_mnist", "continual_mnist"])
 def test_paper_configs_plan_through_the_slurm_profile(repo, tmp_path, paper):
     """Each paper config builds its DAG with the cluster profile (a dry run: no data, no cluster)."""
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(repo / "workflow" / "Snakefile"),
-        "--directory",
-        str(tmp_path),
-        "--configfile",
-        str(repo / "config" / "paper" / f"{paper}.yaml"),
-        "--profile",
-        str(repo / "workflow" / "profiles" / "slurm"),
-        "-n",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    (tmp_path / "config.yaml").write_text((repo / "config" / "paper" / f"{paper}.yaml").read_text())
+    result = snakemake(repo, tmp_path, "--profile", str(repo / "workflow" / "profiles" / "slurm"), "-n")
     counts = job_counts(result.stdout)
     assert counts["prepare_dataset"] >= 1 and sum(counts.values()) > 50
