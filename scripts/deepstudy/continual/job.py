@@ -29,6 +29,9 @@ def continual_job(runs: list[dict], plan: xr.Dataset, data: Tensors, resume_dir:
     ``diverged`` and ``train_seconds``. Resume checkpoints in ``resume_dir`` go once the job is done.
     """
     specs = [continual_spec(run) for run in runs]
+    shared = {(spec.scenarios, spec.eval_every, spec.batch_size) for spec in specs}
+    if len(shared) != 1:  # their curves share one step axis: checked before any training
+        raise ValueError("all runs of a continual job must share scenarios, eval_every and batch size")
     resume_dir = Path(resume_dir)
     resume_dir.mkdir(parents=True, exist_ok=True)
     tasks = int(plan.attrs["tasks"])
@@ -38,8 +41,6 @@ def continual_job(runs: list[dict], plan: xr.Dataset, data: Tensors, resume_dir:
         results.append(train_stream(spec, plan, data, resume_path=resume_dir / f"{spec.name}.resume.pt"))
         seconds.append(time.perf_counter() - started)
     scenarios = specs[0].scenarios
-    if any(spec.scenarios != scenarios or spec.eval_every != specs[0].eval_every for spec in specs):
-        raise ValueError("all runs of a continual job must share scenarios and eval_every")
     schedule = task_batches(plan["task_end"].values, specs[0].batch_size)
     batches = len(schedule)
     task_end_step = np.cumsum(np.bincount([task for _, _, task in schedule], minlength=tasks))
@@ -47,8 +48,6 @@ def continual_job(runs: list[dict], plan: xr.Dataset, data: Tensors, resume_dir:
     curve = np.full((len(specs), len(scenarios), len(steps), tasks), np.nan)
     loss = np.full((len(specs), len(steps)), np.nan)
     for r, result in enumerate(results):
-        if len({spec.batch_size for spec in specs}) != 1:
-            raise ValueError("all runs of a continual job must share the batch size")
         curve[r, :, : len(result.curve_steps)] = result.curve.transpose(1, 0, 2)
         loss[r, 1 : 1 + len(result.loss)] = result.loss
     metrics = xr.Dataset(
