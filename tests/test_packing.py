@@ -89,3 +89,13 @@ def test_a_packs_checkpoint_file_gives_each_runs_network(tensors, tmp_path):
         torch.testing.assert_close(net.state_dict()["1.weight"], result.final_state["1.weight"])
     with pytest.raises(KeyError, match="run0"):
         region_study.load_checkpoint(str(tmp_path / "epoch1.pt"), "run9")
+
+
+def test_packed_accuracy_is_each_networks_own(tensors):
+    from deepstudy.models import build_model
+    from deepstudy.packing import PackedMLP
+    from deepstudy.training import accuracy
+
+    nets = [build_model(s.model, tensors.input_shape, 10, s.seed) for s in specs(3)]
+    together = PackedMLP(nets).accuracy(tensors.test_x, tensors.test_y, batch_size=64)
+    assert together == [accuracy(net, tensors.test_x, tensors.test_y) for net in nets]

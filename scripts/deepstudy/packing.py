@@ -16,7 +16,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from deepstudy.models import build_model
-from deepstudy.training import PermutationStream, RunResult, RunSpec, accuracy, steps_per_epoch
+from deepstudy.training import PermutationStream, RunResult, RunSpec, steps_per_epoch
 
 
 def packable(specs: list[RunSpec], examples: list[int]) -> bool:
@@ -58,6 +58,16 @@ class PackedMLP:
             if layer < len(self.weights) - 1:
                 h = torch.relu(h)
         return h
+
+    @torch.no_grad()
+    def accuracy(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> list[float]:
+        """Each run's fraction of ``x`` classified as ``y`` (every run sees the same examples)."""
+        correct = torch.zeros(len(self.weights[0]), dtype=torch.int64, device=x.device)
+        for start in range(0, len(x), batch_size):
+            chunk = x[start : start + batch_size]
+            logits = self(chunk.expand(len(correct), *chunk.shape))
+            correct += (logits.argmax(dim=2) == y[start : start + batch_size]).sum(dim=1)
+        return (correct.double() / len(x)).tolist()
 
     def state_dict(self, run: int) -> dict[str, torch.Tensor]:
         """Run ``run``'s weights under the keys of its ``build_model`` network."""
@@ -130,6 +140,7 @@ def train_packed(
             total += per_run.detach() * batch.shape[1]
             seen += batch.shape[1]
         mean_loss = (total / seen).tolist()
+        test_accuracy = packed.accuracy(test_x, test_y)
         for k, spec in enumerate(specs):
             result = results[k]
             if result.diverged:
@@ -141,9 +152,7 @@ def train_packed(
                 result.test_accuracy += [math.nan] * missing
                 continue
             result.train_loss.append(mean_loss[k])
-            net = nets[k]
-            net.load_state_dict(packed.state_dict(k))
-            result.test_accuracy.append(accuracy(net, test_x, test_y))
+            result.test_accuracy.append(test_accuracy[k])
             if epoch in spec.checkpoint_epochs:
                 result.checkpoints[epoch] = packed.state_dict(k)
     for k, result in enumerate(results):

@@ -62,11 +62,7 @@ def run_name(run):
 # Trainings that share model, noise, alpha, clean-set size and batch size differ only in learning
 # rate and seed and can train in one process (deepstudy.packing); noise.training.pack says how many.
 # A pack is named by its first run (its leader), whose paths hold the whole pack's outputs.
-NOISE_PACKS = (
-    {run_key(pack[0]): pack for pack in packs(NOISE_RUNS, config)}
-    if NOISE_RUNS
-    else {}
-)
+NOISE_PACKS = {run_key(pack[0]): pack for pack in packs(NOISE_RUNS, config)}
 PACK_LEADER = {run_key(run): pack[0] for pack in NOISE_PACKS.values() for run in pack}
 NOISE_RUNS_BY_KEY = {run_key(run): run for run in NOISE_RUNS}
 
