@@ -47,6 +47,10 @@ def reference_count(net: nn.Sequential, a: np.ndarray, b: np.ndarray) -> int:
     return len(pieces)
 
 
+# the 1D walk runs with compiled kernels on the CPU and with tensor operations elsewhere (CUDA)
+WALKS = [pytest.param(True, id="compiled"), pytest.param(False, id="tensor")]
+
+
 def test_one_neuron_splits_a_line_in_two_where_it_crosses():
     net = nn.Sequential(nn.Linear(2, 1), nn.ReLU(), nn.Linear(1, 1))
     with torch.no_grad():
@@ -79,8 +83,9 @@ def test_two_crossing_neurons():
     np.testing.assert_allclose(breakpoints.t.numpy(), [0.5 / 1.2, 0.5])
 
 
+@pytest.mark.parametrize("compiled", WALKS)
 @pytest.mark.parametrize("input_size", [2, 7, 40, 784])
-def test_one_hidden_layer_counts_distinct_zero_crossings(input_size):
+def test_one_hidden_layer_counts_distinct_zero_crossings(input_size, compiled):
     net = mlp(input_size, [50], seed=input_size)
     generator = torch.Generator().manual_seed(1)
     start = torch.randn(30, input_size, generator=generator)
@@ -90,28 +95,74 @@ def test_one_hidden_layer_counts_distinct_zero_crossings(input_size):
     crossing = -value / slope
     inside = (crossing > 0) & (crossing < 1)
     expected = [len(torch.unique(c[m])) + 1 for c, m in zip(crossing, inside, strict=True)]
-    assert regions.count_regions_1d(net, start, end).tolist() == expected
+    assert regions.count_regions_1d(net, start, end, compiled=compiled).tolist() == expected
 
 
+@pytest.mark.parametrize("compiled", WALKS)
 @pytest.mark.parametrize(
     ("input_size", "widths"),
     [(2, [5, 5, 5, 5, 5, 5]), (3, [16, 4, 16]), (10, [32, 32]), (784, [20, 20, 20]), (40, [64, 8, 64, 8])],
 )
-def test_exact_count_matches_an_independent_reference(input_size, widths):
+def test_exact_count_matches_an_independent_reference(input_size, widths, compiled):
     net = mlp(input_size, widths, seed=len(widths))
     generator = torch.Generator().manual_seed(2)
     start = torch.randn(12, input_size, generator=generator) * 2
     end = torch.randn(12, input_size, generator=generator) * 2
-    exact = regions.count_regions_1d(net, start, end, chunk=5)
+    exact = regions.count_regions_1d(net, start, end, chunk=5, compiled=compiled)
     expected = [reference_count(net, a.numpy(), b.numpy()) for a, b in zip(start, end, strict=True)]
     assert exact.tolist() == expected
-    assert torch.equal(
-        torch.bincount(regions.breakpoints_1d(net, start, end).segment, minlength=12) + 1, exact
+    breakpoints = regions.breakpoints_1d(net, start, end, compiled=compiled)
+    assert torch.equal(torch.bincount(breakpoints.segment, minlength=12) + 1, exact)
+
+
+@pytest.mark.parametrize("compiled", WALKS)
+@pytest.mark.parametrize(("width", "depth", "input_size"), [(4, 10, 3), (6, 8, 20), (10, 5, 246)])
+def test_narrow_deep_networks_whose_layers_die_on_stretches(width, depth, input_size, compiled):
+    """The project's He-initialised MLPs have zero biases: where a narrow layer is off on a
+    stretch, every later layer is exactly zero there, and no neuron changes sign at its ends."""
+    generator = torch.Generator().manual_seed(width)
+    for seed in range(3):
+        spec = {"architecture": "mlp", "depth": depth, "width": width, "init": "he"}
+        net = models.build_model(spec, (input_size,), 10, seed=seed)
+        start = torch.randn(25, input_size, generator=generator)
+        end = torch.randn(25, input_size, generator=generator)
+        exact = regions.count_regions_1d(net, start, end, compiled=compiled)
+        expected = [reference_count(net, a.numpy(), b.numpy()) for a, b in zip(start, end, strict=True)]
+        assert exact.tolist() == expected
+
+
+@pytest.mark.parametrize(("input_size", "widths", "seed"), [(40, [128] * 4, 0), (3, [7, 30, 7, 30], 1)])
+def test_compiled_and_tensor_walks_place_the_same_breakpoints(input_size, widths, seed):
+    net = mlp(input_size, widths, seed)
+    generator = torch.Generator().manual_seed(seed)
+    start, end = (
+        torch.randn(40, input_size, generator=generator),
+        torch.randn(40, input_size, generator=generator),
     )
+    compiled = regions.breakpoints_1d(net, start, end, compiled=True)
+    tensor = regions.breakpoints_1d(net, start, end, compiled=False)
+    assert torch.equal(compiled.segment, tensor.segment) and torch.equal(compiled.layer, tensor.layer)
+    torch.testing.assert_close(compiled.t, tensor.t, rtol=0, atol=1e-12)
 
 
+def test_compiled_kernels_refuse_other_devices():
+    net = mlp(2, [3], seed=0)
+    with pytest.raises(ValueError, match="compiled region kernels run on the CPU, not on meta"):
+        regions.count_regions_1d(
+            net, torch.zeros(1, 2, device="meta"), torch.ones(1, 2, device="meta"), compiled=True
+        )
+
+
+def test_an_affine_network_has_one_region_per_segment():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3, 2))
+    start, end = torch.zeros(4, 3), torch.ones(4, 3)
+    assert regions.count_regions_1d(net, start, end).tolist() == [1, 1, 1, 1]
+    assert len(regions.breakpoints_1d(net, start, end).t) == 0
+
+
+@pytest.mark.parametrize("compiled", WALKS)
 @pytest.mark.parametrize("bias", [False, True])
-def test_exact_zeros_are_no_crossings(bias):
+def test_exact_zeros_are_no_crossings(bias, compiled):
     """Segments from the origin of a bias-free net start with every neuron exactly zero, and narrow
     layers that die on a stretch pass exact zeros on: neither is a sign change."""
     torch.manual_seed(5)
@@ -128,19 +179,19 @@ def test_exact_zeros_are_no_crossings(bias):
     end = torch.randn(40, 4, generator=generator) * 3
     start = torch.zeros_like(end)
     start[20:] = -end[20:]  # through the origin
-    exact = regions.count_regions_1d(net, start, end, chunk=7)
+    exact = regions.count_regions_1d(net, start, end, chunk=7, compiled=compiled)
     expected = [reference_count(net, a.numpy(), b.numpy()) for a, b in zip(start, end, strict=True)]
     assert exact.tolist() == expected
-    assert torch.equal(
-        torch.bincount(regions.breakpoints_1d(net, start, end).segment, minlength=40) + 1, exact
-    )
+    breakpoints = regions.breakpoints_1d(net, start, end, compiled=compiled)
+    assert torch.equal(torch.bincount(breakpoints.segment, minlength=40) + 1, exact)
 
 
-def test_breakpoints_are_sorted_and_carry_their_layer():
+@pytest.mark.parametrize("compiled", WALKS)
+def test_breakpoints_are_sorted_and_carry_their_layer(compiled):
     net = mlp(4, [12, 12, 12], seed=3)
     generator = torch.Generator().manual_seed(3)
     start, end = torch.randn(6, 4, generator=generator), torch.randn(6, 4, generator=generator)
-    breakpoints = regions.breakpoints_1d(net, start, end)
+    breakpoints = regions.breakpoints_1d(net, start, end, compiled=compiled)
     key = breakpoints.segment.double() * 2 + breakpoints.t
     assert torch.all(key[1:] > key[:-1])
     assert set(breakpoints.layer.tolist()) <= {0, 1, 2}
@@ -175,7 +226,8 @@ def test_exact_count_is_never_below_sampling_and_equal_at_high_resolution(input_
     assert torch.equal(exact, fine)
 
 
-def test_conv_nets_are_counted_exactly():
+@pytest.mark.parametrize("compiled", WALKS)
+def test_conv_nets_are_counted_exactly(compiled):
     for shape in [(1, 16), (1, 8, 8)]:
         net = models.build_model(
             {"architecture": "conv", "channels": [3, 3], "kernel_size": 3, "hidden": 6, "init": "he"},
@@ -185,7 +237,7 @@ def test_conv_nets_are_counted_exactly():
         )
         generator = torch.Generator().manual_seed(4)
         start, end = torch.randn(4, *shape, generator=generator), torch.randn(4, *shape, generator=generator)
-        exact = regions.count_regions_1d(net, start, end)
+        exact = regions.count_regions_1d(net, start, end, compiled=compiled)
         fine = regions.sampled_regions_1d(net, start, end, samples=100_000, chunk=1)
         assert torch.equal(exact, fine)
 

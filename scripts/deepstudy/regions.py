@@ -9,15 +9,18 @@ Everything exact works layer by layer on pieces of the input set (segments of a 
 polygons of a plane) on which every earlier neuron keeps its sign: there, the next layer's
 pre-activations are affine in the piece's coordinates, so where each of them crosses zero is
 computed exactly (in float64), and the piece is split there. Pieces are batched over all lines or
-planes at once.
+planes at once. Along lines, the CPU does the bookkeeping with compiled kernels
+(:mod:`deepstudy.region_kernels`) and other devices with tensor operations; both place the same
+breakpoints.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
+import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
@@ -108,99 +111,33 @@ class Breakpoints1D:
     layer: torch.Tensor
 
 
-def _sign_changes(z: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    """(interval, neuron) → whether the sign bit of ``z`` differs between consecutive points.
-
-    Points are stored in the order they were made; ``order`` sorts them along the segments, and
-    interval i lies between sorted points i and i + 1.
-    """
-    negative = torch.signbit(z).index_select(0, order)
-    return negative[:-1] ^ negative[1:]
-
-
-def _crossings(
-    z: torch.Tensor, order: torch.Tensor, segment: torch.Tensor, changes: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Every sign change of ``z`` between consecutive points of one segment: the interval, the
-    neuron, and its values at the interval's ends (strictly opposite: a zero is no crossing)."""
-    position, neuron = torch.nonzero(changes, as_tuple=True)
-    left, right = order[position], order[position + 1]
-    at_left, at_right = z[left, neuron], z[right, neuron]
-    keep = (at_left != 0) & (at_right != 0) & (segment[left] == segment[right])
-    return position[keep], neuron[keep], at_left[keep], at_right[keep]
-
-
-def _crossing_counts(
-    z: torch.Tensor, order: torch.Tensor, segment: torch.Tensor, segments: int
-) -> torch.Tensor:
-    """Number of sign changes of ``z`` along each segment, without locating them."""
-    changes = _sign_changes(z, order)
-    if bool((z == 0).any()):  # rare: exact zeros need the per-crossing test
-        position = _crossings(z, order, segment, changes)[0]
-        return torch.bincount(segment[order[position]], minlength=segments)
-    per_interval = changes.sum(dim=1)
-    per_interval *= segment[order[1:]] == segment[order[:-1]]
-    return torch.zeros(segments, dtype=torch.long, device=z.device).index_add_(
-        0, segment[order[:-1]], per_interval
-    )
-
-
-def _insertion(after: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positions of ``size`` sorted rows and of new rows inserted after rows ``after`` (sorted)."""
-    device = after.device
-    added = torch.bincount(after, minlength=size)
-    old_position = torch.arange(size, device=device) + torch.cumsum(added, 0) - added
-    index = torch.arange(len(after), device=device)
-    first = torch.ones_like(after, dtype=torch.bool)
-    first[1:] = after[1:] != after[:-1]
-    rank = index - torch.cummax(torch.where(first, index, 0), 0).values
-    return old_position, old_position[after] + 1 + rank
-
-
-def _merged(old: torch.Tensor, new: torch.Tensor, old_position, new_position) -> torch.Tensor:
-    out = old.new_empty((len(old) + len(new), *old.shape[1:]))
-    out[old_position] = old
-    out[new_position] = new
-    return out
-
-
-def _alone(position: torch.Tensor) -> torch.Tensor:
-    """Which of the (sorted) new points is the only one in its interval."""
-    alone = torch.ones_like(position, dtype=torch.bool)
-    alone[1:] &= position[1:] != position[:-1]
-    alone[:-1] &= position[:-1] != position[1:]
-    return alone
-
-
 def _default_chunk(device: torch.device) -> int:
     """Segments processed together: a few dozen keep a CPU's working set in cache."""
     return 32 if device.type == "cpu" else 4096
 
 
-def breakpoints_1d(
-    net: nn.Module, start: torch.Tensor, end: torch.Tensor, chunk: int | None = None
-) -> Breakpoints1D:
-    """Exact breakpoints of the segments ``start[i]`` → ``end[i]`` (each (n, *input_shape)).
+@dataclass
+class _Points1D:
+    """A chunk's points after the walk, sorted along the segments (segment after segment): each
+    point's segment, place ``t`` on it (0 start, 1 end) and the hidden layer whose neuron changes
+    sign there (-1 for the segments' ends); with ``last_counts``, the last hidden layer's sign
+    changes per segment, counted instead of placed."""
 
-    The network is continuous, so each layer's input is known by its values at the points where
-    earlier neurons change sign (and the segment's ends), and is affine in between. A layer's
-    pre-activations are computed at those points (float64); a neuron changes sign between two
-    consecutive points exactly where the linear interpolation of its values crosses zero, and there
-    a new point is inserted. Points are kept in the order they were made (no rows are moved), with
-    a permutation that sorts them along the segments. Segments are processed ``chunk`` at a time,
-    all of a chunk's points batched together.
-    """
-    chunk = chunk or _default_chunk(start.device)
-    net = _float64(net, start.device)
-    parts = [
-        _walk_1d(net, start[first : first + chunk], end[first : first + chunk], True)
-        for first in range(0, len(start), chunk)
-    ]
-    return Breakpoints1D(
-        torch.cat([p.segment + first for p, first in zip(parts, range(0, len(start), chunk), strict=True)]),
-        torch.cat([p.t for p in parts]),
-        torch.cat([p.layer for p in parts]),
-    )
+    segment: torch.Tensor
+    t: torch.Tensor
+    layer: torch.Tensor
+    last_counts: torch.Tensor | None = None
+
+    @classmethod
+    def segment_ends(cls, n: int, device: torch.device) -> _Points1D:
+        index = torch.arange(2 * n, device=device)
+        return cls(index // 2, (index % 2).to(DTYPE), torch.full_like(index, -1))
+
+
+def _hidden_blocks(net: nn.Module, start: torch.Tensor, end: torch.Tensor) -> list[list[nn.Module]]:
+    if start.shape != end.shape:
+        raise ValueError(f"start {tuple(start.shape)} and end {tuple(end.shape)} differ in shape")
+    return [block for block, hidden in _hidden_steps(net) if hidden]
 
 
 def _dense_linear(block: list[nn.Module]) -> nn.Linear | None:
@@ -209,122 +146,252 @@ def _dense_linear(block: list[nn.Module]) -> nn.Linear | None:
     return layers[0] if len(layers) == 1 and isinstance(layers[0], nn.Linear) else None
 
 
-@dataclass
-class _NewPoints:
-    """Points inserted where a neuron changes sign: between points ``left`` and ``right`` (indices
-    in creation order), at fraction ``weight`` of the way, where ``neuron`` goes from ``at_left``
-    to ``at_right``. The last ``alone`` of them are each the only new point in their interval."""
+# The walk with tensor operations (any device) --------------------------------------------------
 
+
+@dataclass
+class _Walk:
+    """The points of a chunk of segments during the tensor walk.
+
+    Points are stored in the order they were made (rows never move); ``order`` lists them sorted
+    along the segments, and ``ends[s]`` is the sorted position of segment s's last point.
+    """
+
+    points: _Points1D
+    order: torch.Tensor
+    ends: torch.Tensor
+
+    def sign_changes(self, z: torch.Tensor) -> torch.Tensor:
+        """(interval, neuron) → whether ``z`` changes sign bit between consecutive points of a
+        segment; interval i lies between sorted points i and i + 1."""
+        negative = torch.signbit(z).index_select(0, self.order)
+        changes = negative[:-1] ^ negative[1:]
+        changes[self.ends[:-1]] = False  # from one segment's end to the next one's start
+        return changes
+
+    def sorted(self, last_counts: torch.Tensor | None) -> _Points1D:
+        p, order = self.points, self.order
+        return _Points1D(p.segment[order], p.t[order], p.layer[order], last_counts)
+
+
+@dataclass
+class _Crossings:
+    """Sign changes inside intervals: the interval (sorted position), the neuron, the two
+    neighbouring points (creation order) and the neuron's values there (strictly opposite)."""
+
+    position: torch.Tensor
+    neuron: torch.Tensor
     left: torch.Tensor
     right: torch.Tensor
-    neuron: torch.Tensor
-    weight: torch.Tensor
     at_left: torch.Tensor
     at_right: torch.Tensor
-    alone: int
 
-    def take(self, index: torch.Tensor, alone: int) -> _NewPoints:
-        fields = (self.left, self.right, self.neuron, self.weight, self.at_left, self.at_right)
-        return _NewPoints(*(field[index] for field in fields), alone)
+    @classmethod
+    def of(cls, z: torch.Tensor, walk: _Walk, changes: torch.Tensor) -> _Crossings:
+        width = z.shape[1]
+        flat = torch.nonzero(changes.view(-1)).squeeze(1)
+        position = flat // width
+        neuron = flat - position * width
+        left = walk.order.index_select(0, position)
+        right = walk.order.index_select(0, position + 1)
+        values = z.view(-1)
+        at_left = values.index_select(0, left * width + neuron)
+        at_right = values.index_select(0, right * width + neuron)
+        found = cls(position, neuron, left, right, at_left, at_right)
+        nonzero = (at_left != 0) & (at_right != 0)  # a zero at a point is no crossing inside
+        return found if bool(nonzero.all()) else found.take(nonzero)
+
+    def take(self, index: torch.Tensor) -> _Crossings:
+        return _Crossings(*(getattr(self, f.name)[index] for f in fields(self)))
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """Where in its interval each crossing lies (0 left, 1 right)."""
+        return self.at_left / (self.at_left - self.at_right)
 
 
-def _next_layer(
-    z: torch.Tensor, shape: torch.Size, following: list[nn.Module], new: _NewPoints
-) -> torch.Tensor:
-    """The next layer's pre-activations at the old points, then at the new ones (creation order).
-
-    Between two consecutive old points z is affine, so at a new point it is the linear
-    interpolation of its neighbours' values with the crossing neuron k exactly zero; those rectified
-    values go through the next layer in one product with the old points'. A new point alone in its
-    interval needs no product when the next layer is dense: there relu(z) is the interpolation of
-    its neighbours' relu(z) except in coordinate k, so the next layer's value is the same
-    interpolation of its neighbours' values minus column k of its weights times that coordinate.
-    """
-    count, added = len(z), len(new.neuron)
-    crowded = added - new.alone
-    rectified = z.new_empty((count + crowded, z.shape[1]))
-    torch.clamp(z, min=0, out=rectified[:count])
-    if crowded:
-        inputs = rectified[count:]
-        left, right = new.left[:crowded], new.right[:crowded]
-        torch.lerp(z.index_select(0, left), z.index_select(0, right), new.weight[:crowded, None], out=inputs)
-        inputs[torch.arange(crowded, device=z.device), new.neuron[:crowded]] = 0.0
-        inputs.clamp_(min=0)
-    linear = _dense_linear(following)
-    if not new.alone or linear is None:
-        return _apply(following, [rectified.view(-1, *shape)])[0]
-    weight = linear.weight.detach()
-    out = z.new_empty((count + added, weight.shape[0]))
-    if linear.bias is None:
-        torch.mm(rectified, weight.T, out=out[: count + crowded])
-    else:
-        torch.addmm(linear.bias.detach(), rectified, weight.T, out=out[: count + crowded])
-    lone = slice(crowded, None)
-    w = new.weight[lone]
-    lost = torch.lerp(torch.relu(new.at_left[lone]), torch.relu(new.at_right[lone]), w)
-    values = out[count + crowded :]
-    torch.lerp(
-        out.index_select(0, new.left[lone]), out.index_select(0, new.right[lone]), w[:, None], out=values
+def _crossing_counts(z: torch.Tensor, walk: _Walk, segments: int) -> torch.Tensor:
+    """Number of sign changes of ``z`` inside each segment's intervals, without locating them."""
+    changes = walk.sign_changes(z)
+    segment = walk.points.segment
+    if torch.count_nonzero(z) < z.numel():  # rare: exact zeros need the per-crossing test
+        left = _Crossings.of(z, walk, changes).left
+        return torch.bincount(segment.index_select(0, left), minlength=segments)
+    per_interval = torch.count_nonzero(changes, dim=1)
+    return torch.zeros(segments, dtype=torch.long, device=z.device).index_add_(
+        0, segment.index_select(0, walk.order[:-1]), per_interval
     )
-    values.addcmul_(weight.T.contiguous().index_select(0, new.neuron[lone]), lost[:, None], value=-1)
+
+
+def _insert(walk: _Walk, crossings: _Crossings, depth: int) -> _Walk:
+    """``walk`` with a new point at each crossing (sorted by interval, then place in it), made in
+    that order after the existing points."""
+    size, added = len(walk.order), len(crossings.position)
+    device, position, p = walk.order.device, crossings.position, walk.points
+    old = torch.arange(size, device=device)
+    order = walk.order.new_empty(size + added)
+    order[old + torch.searchsorted(position, old)] = walk.order
+    order[position + torch.arange(1, added + 1, device=device)] = torch.arange(
+        size, size + added, device=device
+    )
+    t = torch.lerp(p.t[crossings.left], p.t[crossings.right], crossings.weight)
+    points = _Points1D(
+        torch.cat([p.segment, p.segment.index_select(0, crossings.left)]),
+        torch.cat([p.t, t]),
+        torch.cat([p.layer, torch.full((added,), depth, dtype=torch.long, device=device)]),
+    )
+    return _Walk(points, order, walk.ends + torch.searchsorted(position, walk.ends))
+
+
+def _rectified(z: torch.Tensor, crossings: _Crossings) -> torch.Tensor:
+    """relu of the layer at the old points, then at the new ones (creation order).
+
+    Between two consecutive points z is affine, so at a new point it is the linear interpolation
+    of its neighbours' values, with the crossing neuron exactly zero.
+    """
+    size, width, added = len(z), z.shape[1], len(crossings.position)
+    out = z.new_empty((size + added, width))
+    torch.clamp(z, min=0, out=out[:size])
+    new = out[size:]
+    left, right = z.index_select(0, crossings.left), z.index_select(0, crossings.right)
+    torch.lerp(left, right, crossings.weight[:, None], out=new)
+    new.view(-1).index_fill_(0, torch.arange(added, device=z.device) * width + crossings.neuron, 0.0)
+    new.clamp_(min=0)
     return out
 
 
-def _walk_1d(net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_points: bool):
-    """Breakpoints layer by layer; without ``last_layer_points`` the last hidden layer's
-    breakpoints are only counted per segment (what a count needs)."""
-    if start.shape != end.shape:
-        raise ValueError(f"start {tuple(start.shape)} and end {tuple(end.shape)} differ in shape")
+def _walk_1d_tensor(
+    net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_points: bool
+) -> _Points1D:
+    """The walk with tensor operations, on any device. Points are stored in the order they were
+    made, so no rows are moved, with a permutation that sorts them along the segments."""
+    blocks = _hidden_blocks(net, start, end)
     n, device = len(start), start.device
-    points = torch.stack([start.to(DTYPE), end.to(DTYPE)], dim=1).flatten(0, 1)  # (2n, ...)
-    segment = torch.arange(n, device=device).repeat_interleave(2)
-    t = torch.tensor([0.0, 1.0], dtype=DTYPE, device=device).repeat(n)
-    layer = torch.full((2 * n,), -1, dtype=torch.long, device=device)
-    order = torch.arange(2 * n, device=device)
-    blocks = [block for block, hidden in _hidden_steps(net) if hidden]
-    z = _apply(blocks[0], [points])[0]
+    points = _Points1D.segment_ends(n, device)
+    walk = _Walk(points, torch.arange(2 * n, device=device), torch.arange(1, 2 * n, 2, device=device))
+    z = _apply(blocks[0], [torch.stack([start.to(DTYPE), end.to(DTYPE)], dim=1).flatten(0, 1)])[0]
     for depth in range(len(blocks)):
         shape = z.shape[1:]
         z = z.flatten(1)
         last = depth == len(blocks) - 1
         if last and not last_layer_points:
-            return segment, layer, _crossing_counts(z, order, segment, n)
-        position, neuron, at_left, at_right = _crossings(z, order, segment, _sign_changes(z, order))
-        weight = at_left / (at_left - at_right)
-        along = torch.argsort(position.to(DTYPE) + weight)  # by interval, then place in it
-        position = position[along]
-        new = _NewPoints(
-            order[position],
-            order[position + 1],
-            neuron[along],
-            weight[along],
-            at_left[along],
-            at_right[along],
-            0,
-        )
-        # new points are made crowded first, then those alone in their interval (see _next_layer)
-        alone = _alone(position) if not last and _dense_linear(blocks[depth + 1]) else None
-        if alone is not None and bool(alone.any()):
-            made = torch.cat([torch.nonzero(~alone)[:, 0], torch.nonzero(alone)[:, 0]])
-            new = new.take(made, int(alone.sum()))
-        else:
-            made = torch.arange(len(position), device=device)
-        created = torch.empty_like(made)
-        created[made] = torch.arange(len(t), len(t) + len(made), device=device)
-        old_position, new_position = _insertion(position, len(order))
-        order = _merged(order, created, old_position, new_position)
-        t = torch.cat([t, torch.lerp(t[new.left], t[new.right], new.weight)])
-        segment = torch.cat([segment, segment[new.left]])
-        layer = torch.cat([layer, torch.full_like(made, depth)])
-        if last:
+            return walk.sorted(_crossing_counts(z, walk, n))
+        crossings = _Crossings.of(z, walk, walk.sign_changes(z))
+        crossings = crossings.take(torch.argsort(crossings.position.to(DTYPE) + crossings.weight))
+        if not last:
+            z = _apply(blocks[depth + 1], [_rectified(z, crossings).view(-1, *shape)])[0]
+        walk = _insert(walk, crossings, depth)
+    return walk.sorted(None)
+
+
+# The walk with compiled kernels (CPU) ----------------------------------------------------------
+
+_MERGE_BLOCKS = 16  # ranges of intervals the merge kernel spreads over its threads
+
+
+def _walk_1d_compiled(
+    net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_points: bool
+) -> _Points1D:
+    """The walk on the CPU with the compiled kernels of :mod:`deepstudy.region_kernels`: points
+    stay sorted along the segments, each layer's new points written between their neighbours, and
+    where the next layer is dense its values at the new points come by interpolation, not by a
+    matrix product (see ``region_kernels.merge``)."""
+    from deepstudy import region_kernels as kernels  # compiled on first use, then cached
+
+    blocks = _hidden_blocks(net, start, end)
+    kernels.use_threads(torch.get_num_threads())
+    n = len(start)
+    ends = _Points1D.segment_ends(n, start.device)
+    t, segment, layer = ends.t.numpy(), ends.segment.numpy(), ends.layer.numpy()
+    z = _apply(blocks[0], [torch.stack([start.to(DTYPE), end.to(DTYPE)], dim=1).flatten(0, 1)])[0]
+    last_counts = None
+    for depth in range(len(blocks)):
+        shape = z.shape[1:]
+        values = z.flatten(1).contiguous().numpy()
+        counts = kernels.interval_crossings(values, segment)
+        last = depth == len(blocks) - 1
+        if last and not last_layer_points:
+            last_counts = torch.from_numpy(kernels.per_segment(counts, segment, n))
             break
-        z = _next_layer(z, shape, blocks[depth + 1], new)
-    inner = order[layer[order] >= 0]
-    return Breakpoints1D(segment[inner], t[inner], layer[inner])
+        linear = None if last else _dense_linear(blocks[depth + 1])
+        rectify = not last and linear is None
+        rectified, t, segment, layer, *crossings = kernels.split(
+            values, t, segment, layer, counts, depth, rectify
+        )
+        if rectify:  # the next layer is not dense: evaluate it at every point
+            z = _apply(blocks[depth + 1], [torch.from_numpy(rectified).view(-1, *shape)])[0]
+        elif not last:  # at the old points only; the new ones follow by interpolation
+            y = _apply(blocks[depth + 1], [torch.relu(z)])[0].contiguous().numpy()
+            columns = linear.weight.detach().T.contiguous().numpy()
+            bias = np.zeros(len(y[0])) if linear.bias is None else linear.bias.detach().numpy()
+            z = torch.from_numpy(kernels.merge(y, values, *crossings, columns, bias, _MERGE_BLOCKS))
+    return _Points1D(torch.from_numpy(segment), torch.from_numpy(t), torch.from_numpy(layer), last_counts)
+
+
+# The public functions --------------------------------------------------------------------------
+
+
+def _walks(
+    net: nn.Module,
+    start: torch.Tensor,
+    end: torch.Tensor,
+    chunk: int | None,
+    last_layer_points: bool,
+    compiled: bool | None,
+) -> Iterator[tuple[int, _Points1D]]:
+    """Each chunk's first segment and its walk, with the compiled kernels on the CPU unless
+    ``compiled`` says otherwise."""
+    device = start.device
+    if compiled and device.type != "cpu":
+        raise ValueError(f"the compiled region kernels run on the CPU, not on {device}")
+    walk = _walk_1d_compiled if (device.type == "cpu" if compiled is None else compiled) else _walk_1d_tensor
+    chunk = chunk or _default_chunk(device)
+    net = _float64(net, device)
+    has_hidden = any(isinstance(layer, nn.ReLU) for layer in _layers(net))
+    for first in range(0, len(start), chunk):
+        a, b = start[first : first + chunk], end[first : first + chunk]
+        if has_hidden:
+            yield first, walk(net, a, b, last_layer_points)
+        else:  # an affine network: one region
+            none = None if last_layer_points else torch.zeros(len(a), dtype=torch.long, device=device)
+            yield first, replace(_Points1D.segment_ends(len(a), device), last_counts=none)
+
+
+def breakpoints_1d(
+    net: nn.Module,
+    start: torch.Tensor,
+    end: torch.Tensor,
+    chunk: int | None = None,
+    compiled: bool | None = None,
+) -> Breakpoints1D:
+    """Exact breakpoints of the segments ``start[i]`` → ``end[i]`` (each (n, *input_shape)).
+
+    The network is continuous, so each layer's input is known by its values at the points where
+    earlier neurons change sign (and the segment's ends), and is affine in between. A layer's
+    pre-activations are computed at those points (float64); a neuron changes sign between two
+    consecutive points exactly where the linear interpolation of its values crosses zero, and there
+    a new point is inserted. Segments are processed ``chunk`` at a time, all of a chunk's points
+    batched together. On the CPU compiled kernels do the bookkeeping (``compiled=False``: tensor
+    operations, as on other devices; both give the same points).
+    """
+    segment, t, layer = [], [], []
+    for first, points in _walks(net, start, end, chunk, True, compiled):
+        inner = points.layer >= 0
+        segment.append(points.segment[inner] + first)
+        t.append(points.t[inner])
+        layer.append(points.layer[inner])
+    if not segment:
+        empty = torch.zeros(0, dtype=torch.long, device=start.device)
+        return Breakpoints1D(empty, empty.to(DTYPE), empty)
+    return Breakpoints1D(torch.cat(segment), torch.cat(t), torch.cat(layer))
 
 
 def count_regions_1d(
-    net: nn.Module, start: torch.Tensor, end: torch.Tensor, chunk: int | None = None
+    net: nn.Module,
+    start: torch.Tensor,
+    end: torch.Tensor,
+    chunk: int | None = None,
+    compiled: bool | None = None,
 ) -> torch.Tensor:
     """Exact number of activation regions each segment ``start[i]`` → ``end[i]`` crosses.
 
@@ -332,13 +399,11 @@ def count_regions_1d(
     computed as in :func:`breakpoints_1d` but only counting the last hidden layer's breakpoints.
     Returns an int64 tensor of shape (n,).
     """
-    chunk = chunk or _default_chunk(start.device)
-    net = _float64(net, start.device)
     counts = []
-    for first in range(0, len(start), chunk):
-        a, b = start[first : first + chunk], end[first : first + chunk]
-        segment, layer, last_counts = _walk_1d(net, a, b, last_layer_points=False)
-        counts.append(torch.bincount(segment[layer >= 0], minlength=len(a)) + last_counts + 1)
+    for _, points in _walks(net, start, end, chunk, False, compiled):
+        segments = len(points.last_counts)
+        inner = torch.bincount(points.segment[points.layer >= 0], minlength=segments)
+        counts.append(inner + points.last_counts + 1)
     return torch.cat(counts) if counts else torch.zeros(0, dtype=torch.long, device=start.device)
 
 
