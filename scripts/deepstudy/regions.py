@@ -604,7 +604,9 @@ def grid_regions_2d(
     s, t = torch.meshgrid(axis, axis, indexing="ij")
     s, t = s.reshape(-1), t.reshape(-1)
     shape = (-1,) + (1,) * (value.ndim - 1)
-    chunk = max(1, 2**25 // max(1, count_neurons(net, tuple(value.shape[1:]))))
+    # points per chunk: about 2**25 float64 numbers (256 MiB) in the widest of input and patterns
+    input_shape = tuple(value.shape[1:])
+    chunk = max(1, 2**25 // max(1, value[0].numel(), count_neurons(net, input_shape)))
     counts = []
     for i in range(len(anchors)):
         hashes = []
