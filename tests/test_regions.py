@@ -153,6 +153,15 @@ def test_compiled_kernels_refuse_other_devices():
         )
 
 
+def test_segments_that_require_grad_are_counted():
+    net = mlp(3, [8, 8], seed=1)
+    start = torch.zeros(2, 3, requires_grad=True)
+    end = torch.ones(2, 3)
+    expected = regions.count_regions_1d(net, start.detach(), end)
+    assert torch.equal(regions.count_regions_1d(net, start, end), expected)
+    assert len(regions.breakpoints_1d(net, start, end).t) == int(expected.sum() - 2)
+
+
 def test_an_affine_network_has_one_region_per_segment():
     net = nn.Sequential(nn.Flatten(), nn.Linear(3, 2))
     start, end = torch.zeros(4, 3), torch.ones(4, 3)
@@ -224,6 +233,16 @@ def test_exact_count_is_never_below_sampling_and_equal_at_high_resolution(input_
     fine = regions.sampled_regions_1d(net, start, end, samples=100_000, chunk=1)
     assert torch.all(exact >= coarse) and torch.all(exact >= fine)
     assert torch.equal(exact, fine)
+
+
+def test_sampling_splits_long_segments_into_runs_that_share_their_ends(monkeypatch):
+    net = mlp(6, [30, 30], seed=6)
+    generator = torch.Generator().manual_seed(6)
+    start, end = torch.randn(5, 6, generator=generator), torch.randn(5, 6, generator=generator)
+    whole = regions.sampled_regions_1d(net, start, end, samples=3000)
+    monkeypatch.setattr(regions, "_SAMPLING_BUDGET", 60 * 97)  # runs of 97 points, one segment at a time
+    assert torch.equal(regions.sampled_regions_1d(net, start, end, samples=3000), whole)
+    assert torch.all(whole <= regions.count_regions_1d(net, start, end)) and torch.all(whole > 10)
 
 
 @pytest.mark.parametrize("compiled", WALKS)

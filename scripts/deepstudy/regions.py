@@ -341,7 +341,7 @@ def _walks(
 ) -> Iterator[tuple[int, _Points1D]]:
     """Each chunk's first segment and its walk, with the compiled kernels on the CPU unless
     ``compiled`` says otherwise."""
-    device = start.device
+    start, end, device = start.detach(), end.detach(), start.device
     if compiled and device.type != "cpu":
         raise ValueError(f"the compiled region kernels run on the CPU, not on {device}")
     walk = _walk_1d_compiled if (device.type == "cpu" if compiled is None else compiled) else _walk_1d_tensor
@@ -357,6 +357,7 @@ def _walks(
             yield first, replace(_Points1D.segment_ends(len(a), device), last_counts=none)
 
 
+@torch.no_grad()
 def breakpoints_1d(
     net: nn.Module,
     start: torch.Tensor,
@@ -386,6 +387,7 @@ def breakpoints_1d(
     return Breakpoints1D(torch.cat(segment), torch.cat(t), torch.cat(layer))
 
 
+@torch.no_grad()
 def count_regions_1d(
     net: nn.Module,
     start: torch.Tensor,
@@ -421,22 +423,37 @@ def activation_patterns(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.cat(patterns, dim=1)
 
 
+_SAMPLING_BUDGET = 2**25  # float64 numbers per sampling pass (256 MiB)
+
+
 @torch.no_grad()
 def sampled_regions_1d(
-    net: nn.Module, start: torch.Tensor, end: torch.Tensor, samples: int = 4000, chunk: int = 64
+    net: nn.Module, start: torch.Tensor, end: torch.Tensor, samples: int = 4000, chunk: int | None = None
 ) -> torch.Tensor:
     """Regions crossed per segment as dense sampling sees them: pattern changes between
     ``samples`` equally spaced points, plus one. Never above the exact count; misses small regions.
+
+    Runs ``chunk`` segments at a time (default: as many as keep a pass near ``_SAMPLING_BUDGET``
+    numbers), and a long segment in overlapping runs of samples, so memory stays bounded for any
+    ``samples``.
     """
     t = torch.linspace(0, 1, samples, dtype=DTYPE, device=start.device)
+    width = max(1, start[0].numel() if len(start) else 1, count_neurons(net, tuple(start.shape[1:])))
+    points_per_pass = max(2, _SAMPLING_BUDGET // width)
+    chunk = chunk or max(1, points_per_pass // samples)
+    step = max(1, min(samples, points_per_pass) - 1)  # runs of step + 1 samples share their ends
+    shape = (1, -1) + (1,) * (start.ndim - 1)
     counts = []
     for first in range(0, len(start), chunk):
         a, b = start[first : first + chunk].to(DTYPE), end[first : first + chunk].to(DTYPE)
-        shape = (1, -1) + (1,) * (a.ndim - 1)
-        points = a[:, None] + t.view(shape) * (b - a)[:, None]
-        patterns = activation_patterns(net, points.flatten(0, 1)).view(len(a), samples, -1)
-        counts.append((patterns[:, 1:] != patterns[:, :-1]).any(dim=2).sum(dim=1) + 1)
-    return torch.cat(counts)
+        changes = torch.zeros(len(a), dtype=torch.long, device=start.device)
+        for low in range(0, samples - 1, step):
+            run = t[low : low + step + 1]
+            points = a[:, None] + run.view(shape) * (b - a)[:, None]
+            patterns = activation_patterns(net, points.flatten(0, 1)).view(len(a), len(run), -1)
+            changes += (patterns[:, 1:] != patterns[:, :-1]).any(dim=2).sum(dim=1)
+        counts.append(changes + 1)
+    return torch.cat(counts) if counts else torch.zeros(0, dtype=torch.long, device=start.device)
 
 
 # --------------------------------------------------------------------------------------------
