@@ -237,9 +237,9 @@ def test_task_free_strategies_never_learn_of_tasks(dataset, monkeypatch):
                 calls.append((cls.__name__, "observe", len(args), sorted(kwargs)))
                 return super().observe(*args, **kwargs)
 
-            def end_task(self, *args, **kwargs):
-                calls.append((cls.__name__, "end_task"))
-                return super().end_task(*args, **kwargs)
+            def end_task(self, x, y):
+                calls.append((cls.__name__, "end_task", len(x), len(y)))
+                return super().end_task(x, y)
 
         return Recording
 
@@ -250,8 +250,12 @@ def test_task_free_strategies_never_learn_of_tasks(dataset, monkeypatch):
     observed = {c[0] for c in calls if c[1] == "observe"}
     assert observed == {cls.__name__ for cls in CLASSES.values()}
     assert all(c[2] == 2 and c[3] == [] for c in calls if c[1] == "observe")  # inputs, labels only
-    told = [c[0] for c in calls if c[1] == "end_task"]
-    assert told == ["OnlineEwc"] * 3  # only EWC, which needs boundaries, at each task end
+    told = [c for c in calls if c[1] == "end_task"]
+    assert [c[0] for c in told] == ["OnlineEwc"] * 3  # only EWC, which needs boundaries, at each task end
+    # with as many of the task's examples as its Fisher uses (each task has more in the stream)
+    per_task = [int((plan["example_task"] == task).sum()) for task in range(3)]
+    assert min(per_task) > OPTIONS["ewc"]["fisher_examples"]
+    assert [c[2:] for c in told] == [(OPTIONS["ewc"]["fisher_examples"],) * 2] * 3
 
 
 def test_a_task_free_strategy_refuses_task_boundaries(dataset):

@@ -179,7 +179,8 @@ def train_stream(
             break
         matrix[:, task] = evaluator(net)
         if strategy.uses_task_boundaries:  # only task-aware strategies learn where a task ends
-            mine = torch.nonzero(example_task == task).squeeze(1)
+            # in stream order, as many as the strategy uses: the rest need no transforming
+            mine = torch.nonzero(example_task == task).squeeze(1)[: strategy.task_end_examples]
             x = transforms(data.train_x[example[mine]], example_task[mine])
             strategy.end_task(x, data.train_y[example[mine]])
         if resume_path is not None:

@@ -22,6 +22,7 @@ class Strategy:
 
     uses_task_boundaries = False
     shuffles_stream = False
+    task_end_examples: int | None = None  # how many of an ending task's examples end_task uses
 
     def __init__(
         self, net: nn.Module, optimizer: torch.optim.Optimizer, options: dict, buffer: ReservoirBuffer | None
@@ -122,6 +123,7 @@ class OnlineEwc(Strategy):
     def __init__(self, net, optimizer, options, buffer) -> None:
         super().__init__(net, optimizer, options, buffer)
         self.fisher: dict[str, torch.Tensor] | None = None
+        self.task_end_examples = options["fisher_examples"]  # the learner prepares no more
         self.anchor: dict[str, torch.Tensor] | None = None
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
