@@ -162,6 +162,12 @@ def test_segments_that_require_grad_are_counted():
     assert len(regions.breakpoints_1d(net, start, end).t) == int(expected.sum() - 2)
 
 
+def test_segments_whose_ends_differ_in_shape_are_refused():
+    net = mlp(3, [4], seed=0)
+    with pytest.raises(ValueError, match=r"start \(2, 3\) and end \(3, 3\) differ in shape"):
+        regions.count_regions_1d(net, torch.zeros(2, 3), torch.zeros(3, 3))
+
+
 def test_an_affine_network_has_one_region_per_segment():
     net = nn.Sequential(nn.Flatten(), nn.Linear(3, 2))
     start, end = torch.zeros(4, 3), torch.ones(4, 3)

@@ -134,9 +134,8 @@ class _Points1D:
         return cls(index // 2, (index % 2).to(DTYPE), torch.full_like(index, -1))
 
 
-def _hidden_blocks(net: nn.Module, start: torch.Tensor, end: torch.Tensor) -> list[list[nn.Module]]:
-    if start.shape != end.shape:
-        raise ValueError(f"start {tuple(start.shape)} and end {tuple(end.shape)} differ in shape")
+def _hidden_blocks(net: nn.Module) -> list[list[nn.Module]]:
+    """The affine layers before each ReLU."""
     return [block for block, hidden in _hidden_steps(net) if hidden]
 
 
@@ -265,7 +264,7 @@ def _walk_1d_tensor(
 ) -> _Points1D:
     """The walk with tensor operations, on any device. Points are stored in the order they were
     made, so no rows are moved, with a permutation that sorts them along the segments."""
-    blocks = _hidden_blocks(net, start, end)
+    blocks = _hidden_blocks(net)
     n, device = len(start), start.device
     points = _Points1D.segment_ends(n, device)
     walk = _Walk(points, torch.arange(2 * n, device=device), torch.arange(1, 2 * n, 2, device=device))
@@ -298,7 +297,7 @@ def _walk_1d_compiled(
     matrix product (see ``region_kernels.merge``)."""
     from deepstudy import region_kernels as kernels  # compiled on first use, then cached
 
-    blocks = _hidden_blocks(net, start, end)
+    blocks = _hidden_blocks(net)
     kernels.use_threads(torch.get_num_threads())
     n = len(start)
     ends = _Points1D.segment_ends(n, start.device)
@@ -341,13 +340,15 @@ def _walks(
 ) -> Iterator[tuple[int, _Points1D]]:
     """Each chunk's first segment and its walk, with the compiled kernels on the CPU unless
     ``compiled`` says otherwise."""
+    if start.shape != end.shape:
+        raise ValueError(f"start {tuple(start.shape)} and end {tuple(end.shape)} differ in shape")
     start, end, device = start.detach(), end.detach(), start.device
     if compiled and device.type != "cpu":
         raise ValueError(f"the compiled region kernels run on the CPU, not on {device}")
     walk = _walk_1d_compiled if (device.type == "cpu" if compiled is None else compiled) else _walk_1d_tensor
     chunk = chunk or _default_chunk(device)
     net = _float64(net, device)
-    has_hidden = any(isinstance(layer, nn.ReLU) for layer in _layers(net))
+    has_hidden = bool(_hidden_blocks(net))
     for first in range(0, len(start), chunk):
         a, b = start[first : first + chunk], end[first : first + chunk]
         if has_hidden:
