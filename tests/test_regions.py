@@ -168,6 +168,18 @@ def test_segments_whose_ends_differ_in_shape_are_refused():
         regions.count_regions_1d(net, torch.zeros(2, 3), torch.zeros(3, 3))
 
 
+def test_nested_sequentials_are_opened():
+    net = mlp(5, [9, 9], seed=2)
+    inner = nn.Sequential(nn.Sequential(net[2], net[3]), net[4])
+    nested = nn.Sequential(nn.Sequential(net[0], net[1]), inner)
+    generator = torch.Generator().manual_seed(2)
+    start, end = torch.randn(10, 5, generator=generator), torch.randn(10, 5, generator=generator)
+    expected = regions.count_regions_1d(net, start, end)
+    assert torch.equal(regions.count_regions_1d(nested, start, end), expected)
+    with pytest.raises(TypeError, match="not Dropout"):
+        regions.count_regions_1d(nn.Sequential(nn.Sequential(nn.Linear(5, 3), nn.Dropout())), start, end)
+
+
 def test_an_affine_network_has_one_region_per_segment():
     net = nn.Sequential(nn.Flatten(), nn.Linear(3, 2))
     start, end = torch.zeros(4, 3), torch.ones(4, 3)

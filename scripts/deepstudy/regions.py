@@ -41,13 +41,12 @@ def _float64(net: nn.Module, device: torch.device) -> nn.Module:
 
 
 def _layers(net: nn.Module) -> list[nn.Module]:
-    layers = list(net) if isinstance(net, nn.Sequential) else [net]
-    for layer in layers:
-        if not isinstance(layer, nn.Linear | nn.Conv1d | nn.Conv2d | nn.Flatten | nn.ReLU):
-            raise TypeError(
-                f"region analysis takes Linear, Conv1d, Conv2d, Flatten and ReLU layers, not {layer}"
-            )
-    return layers
+    """The network's layers in order, nested Sequentials opened; refuses layers it cannot analyse."""
+    if isinstance(net, nn.Sequential):
+        return [layer for child in net for layer in _layers(child)]
+    if not isinstance(net, nn.Linear | nn.Conv1d | nn.Conv2d | nn.Flatten | nn.ReLU):
+        raise TypeError(f"region analysis takes Linear, Conv1d, Conv2d, Flatten and ReLU layers, not {net}")
+    return [net]
 
 
 def _affine(layer: nn.Module, value: torch.Tensor, with_bias: bool) -> torch.Tensor:
