@@ -25,6 +25,14 @@ def mlp(input_size: int, widths: list[int], seed: int) -> nn.Sequential:
     return net
 
 
+def random_segments(count: int, input_shape: tuple[int, ...], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` segments between standard normal points, from their own generator."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(count, *input_shape, generator=generator), torch.randn(
+        count, *input_shape, generator=generator
+    )
+
+
 def reference_count(net: nn.Sequential, a: np.ndarray, b: np.ndarray) -> int:
     """Regions crossed by one segment, piece by piece in plain numpy (a separate algorithm)."""
     pieces = [(0.0, 1.0, a.astype(np.float64), (b - a).astype(np.float64))]
@@ -134,11 +142,7 @@ def test_narrow_deep_networks_whose_layers_die_on_stretches(width, depth, input_
 @pytest.mark.parametrize(("input_size", "widths", "seed"), [(40, [128] * 4, 0), (3, [7, 30, 7, 30], 1)])
 def test_compiled_and_tensor_walks_place_the_same_breakpoints(input_size, widths, seed):
     net = mlp(input_size, widths, seed)
-    generator = torch.Generator().manual_seed(seed)
-    start, end = (
-        torch.randn(40, input_size, generator=generator),
-        torch.randn(40, input_size, generator=generator),
-    )
+    start, end = random_segments(40, (input_size,), seed)
     compiled = regions.breakpoints_1d(net, start, end, compiled=True)
     tensor = regions.breakpoints_1d(net, start, end, compiled=False)
     assert torch.equal(compiled.segment, tensor.segment) and torch.equal(compiled.layer, tensor.layer)
@@ -172,8 +176,7 @@ def test_nested_sequentials_are_opened():
     net = mlp(5, [9, 9], seed=2)
     inner = nn.Sequential(nn.Sequential(net[2], net[3]), net[4])
     nested = nn.Sequential(nn.Sequential(net[0], net[1]), inner)
-    generator = torch.Generator().manual_seed(2)
-    start, end = torch.randn(10, 5, generator=generator), torch.randn(10, 5, generator=generator)
+    start, end = random_segments(10, (5,), 2)
     expected = regions.count_regions_1d(net, start, end)
     assert torch.equal(regions.count_regions_1d(nested, start, end), expected)
     with pytest.raises(TypeError, match="not Dropout"):
@@ -216,8 +219,7 @@ def test_exact_zeros_are_no_crossings(bias, compiled):
 @pytest.mark.parametrize("compiled", WALKS)
 def test_breakpoints_are_sorted_and_carry_their_layer(compiled):
     net = mlp(4, [12, 12, 12], seed=3)
-    generator = torch.Generator().manual_seed(3)
-    start, end = torch.randn(6, 4, generator=generator), torch.randn(6, 4, generator=generator)
+    start, end = random_segments(6, (4,), 3)
     breakpoints = regions.breakpoints_1d(net, start, end, compiled=compiled)
     key = breakpoints.segment.double() * 2 + breakpoints.t
     assert torch.all(key[1:] > key[:-1])
@@ -241,11 +243,7 @@ def test_breakpoints_are_sorted_and_carry_their_layer(compiled):
 )
 def test_exact_count_is_never_below_sampling_and_equal_at_high_resolution(input_size, widths, seed):
     net = mlp(input_size, widths, seed)
-    generator = torch.Generator().manual_seed(seed)
-    start, end = (
-        torch.randn(8, input_size, generator=generator),
-        torch.randn(8, input_size, generator=generator),
-    )
+    start, end = random_segments(8, (input_size,), seed)
     exact = regions.count_regions_1d(net, start, end)
     coarse = regions.sampled_regions_1d(net, start, end, samples=50)
     fine = regions.sampled_regions_1d(net, start, end, samples=100_000, chunk=1)
@@ -255,8 +253,7 @@ def test_exact_count_is_never_below_sampling_and_equal_at_high_resolution(input_
 
 def test_sampling_splits_long_segments_into_runs_that_share_their_ends(monkeypatch):
     net = mlp(6, [30, 30], seed=6)
-    generator = torch.Generator().manual_seed(6)
-    start, end = torch.randn(5, 6, generator=generator), torch.randn(5, 6, generator=generator)
+    start, end = random_segments(5, (6,), 6)
     whole = regions.sampled_regions_1d(net, start, end, samples=3000)
     monkeypatch.setattr(regions, "_SAMPLING_BUDGET", 60 * 97)  # runs of 97 points, one segment at a time
     assert torch.equal(regions.sampled_regions_1d(net, start, end, samples=3000), whole)
@@ -272,8 +269,7 @@ def test_conv_nets_are_counted_exactly(compiled):
             10,
             seed=4,
         )
-        generator = torch.Generator().manual_seed(4)
-        start, end = torch.randn(4, *shape, generator=generator), torch.randn(4, *shape, generator=generator)
+        start, end = random_segments(4, shape, 4)
         exact = regions.count_regions_1d(net, start, end, compiled=compiled)
         fine = regions.sampled_regions_1d(net, start, end, samples=100_000, chunk=1)
         assert torch.equal(exact, fine)
