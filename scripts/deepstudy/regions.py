@@ -175,14 +175,14 @@ class _Walk:
 @dataclass
 class _Crossings:
     """Sign changes inside intervals: the interval (sorted position), the neuron, the two
-    neighbouring points (creation order) and the neuron's values there (strictly opposite)."""
+    neighbouring points (creation order), and where in the interval the neuron's values (strictly
+    opposite at its ends) cross zero: ``weight`` 0 at the left point, 1 at the right."""
 
     position: torch.Tensor
     neuron: torch.Tensor
     left: torch.Tensor
     right: torch.Tensor
-    at_left: torch.Tensor
-    at_right: torch.Tensor
+    weight: torch.Tensor
 
     @classmethod
     def of(cls, z: torch.Tensor, walk: _Walk, changes: torch.Tensor) -> _Crossings:
@@ -193,19 +193,16 @@ class _Crossings:
         left = walk.order.index_select(0, position)
         right = walk.order.index_select(0, position + 1)
         values = z.view(-1)
+        found = [position, neuron, left, right]
         at_left = values.index_select(0, left * width + neuron)
         at_right = values.index_select(0, right * width + neuron)
-        found = cls(position, neuron, left, right, at_left, at_right)
         nonzero = (at_left != 0) & (at_right != 0)  # a zero at a point is no crossing inside
-        return found if bool(nonzero.all()) else found.take(nonzero)
+        if not bool(nonzero.all()):
+            found, at_left, at_right = [v[nonzero] for v in found], at_left[nonzero], at_right[nonzero]
+        return cls(*found, at_left / (at_left - at_right))
 
     def take(self, index: torch.Tensor) -> _Crossings:
         return _Crossings(*(getattr(self, f.name)[index] for f in fields(self)))
-
-    @property
-    def weight(self) -> torch.Tensor:
-        """Where in its interval each crossing lies (0 left, 1 right)."""
-        return self.at_left / (self.at_left - self.at_right)
 
 
 def _crossing_counts(z: torch.Tensor, walk: _Walk, segments: int) -> torch.Tensor:
