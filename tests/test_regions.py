@@ -183,6 +183,14 @@ def test_nested_sequentials_are_opened():
         regions.count_regions_1d(nn.Sequential(nn.Sequential(nn.Linear(5, 3), nn.Dropout())), start, end)
 
 
+def test_no_segments_or_planes_give_empty_counts():
+    net = mlp(3, [4], seed=0)
+    nothing = torch.zeros(0, 3)
+    assert regions.count_regions_1d(net, nothing, nothing).shape == (0,)
+    assert regions.sampled_regions_1d(net, nothing, nothing).shape == (0,)
+    assert regions.grid_regions_2d(net, torch.zeros(0, 3, 3)).shape == (0,)
+
+
 def test_an_affine_network_has_one_region_per_segment():
     net = nn.Sequential(nn.Flatten(), nn.Linear(3, 2))
     start, end = torch.zeros(4, 3), torch.ones(4, 3)

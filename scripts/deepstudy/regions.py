@@ -17,6 +17,7 @@ breakpoints.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 
@@ -435,7 +436,8 @@ def sampled_regions_1d(
     ``samples``.
     """
     t = torch.linspace(0, 1, samples, dtype=DTYPE, device=start.device)
-    width = max(1, start[0].numel() if len(start) else 1, count_neurons(net, tuple(start.shape[1:])))
+    input_shape = tuple(start.shape[1:])
+    width = max(1, math.prod(input_shape), count_neurons(net, input_shape))
     points_per_pass = max(2, _SAMPLING_BUDGET // width)
     chunk = chunk or max(1, points_per_pass // samples)
     step = max(1, min(samples, points_per_pass) - 1)  # runs of step + 1 samples share their ends
@@ -620,7 +622,7 @@ def grid_regions_2d(
     shape = (-1,) + (1,) * (value.ndim - 1)
     # points per chunk: about 2**25 float64 numbers (256 MiB) in the widest of input and patterns
     input_shape = tuple(value.shape[1:])
-    chunk = max(1, 2**25 // max(1, value[0].numel(), count_neurons(net, input_shape)))
+    chunk = max(1, 2**25 // max(1, math.prod(input_shape), count_neurons(net, input_shape)))
     counts = []
     for i in range(len(anchors)):
         hashes = []
