@@ -59,6 +59,17 @@ def reference_count(net: nn.Sequential, a: np.ndarray, b: np.ndarray) -> int:
 WALKS = [pytest.param(True, id="compiled"), pytest.param(False, id="tensor")]
 
 
+def assert_matches_reference(
+    net: nn.Sequential, start: torch.Tensor, end: torch.Tensor, compiled: bool, chunk: int | None = None
+) -> None:
+    """Exact counts equal :func:`reference_count` per segment, with one breakpoint fewer each."""
+    exact = regions.count_regions_1d(net, start, end, chunk=chunk, compiled=compiled)
+    expected = [reference_count(net, a.numpy(), b.numpy()) for a, b in zip(start, end, strict=True)]
+    assert exact.tolist() == expected
+    breakpoints = regions.breakpoints_1d(net, start, end, compiled=compiled)
+    assert torch.equal(torch.bincount(breakpoints.segment, minlength=len(start)) + 1, exact)
+
+
 def test_one_neuron_splits_a_line_in_two_where_it_crosses():
     net = nn.Sequential(nn.Linear(2, 1), nn.ReLU(), nn.Linear(1, 1))
     with torch.no_grad():
@@ -116,11 +127,7 @@ def test_exact_count_matches_an_independent_reference(input_size, widths, compil
     generator = torch.Generator().manual_seed(2)
     start = torch.randn(12, input_size, generator=generator) * 2
     end = torch.randn(12, input_size, generator=generator) * 2
-    exact = regions.count_regions_1d(net, start, end, chunk=5, compiled=compiled)
-    expected = [reference_count(net, a.numpy(), b.numpy()) for a, b in zip(start, end, strict=True)]
-    assert exact.tolist() == expected
-    breakpoints = regions.breakpoints_1d(net, start, end, compiled=compiled)
-    assert torch.equal(torch.bincount(breakpoints.segment, minlength=12) + 1, exact)
+    assert_matches_reference(net, start, end, compiled, chunk=5)
 
 
 @pytest.mark.parametrize("compiled", WALKS)
@@ -134,9 +141,7 @@ def test_narrow_deep_networks_whose_layers_die_on_stretches(width, depth, input_
         net = models.build_model(spec, (input_size,), 10, seed=seed)
         start = torch.randn(25, input_size, generator=generator)
         end = torch.randn(25, input_size, generator=generator)
-        exact = regions.count_regions_1d(net, start, end, compiled=compiled)
-        expected = [reference_count(net, a.numpy(), b.numpy()) for a, b in zip(start, end, strict=True)]
-        assert exact.tolist() == expected
+        assert_matches_reference(net, start, end, compiled)
 
 
 @pytest.mark.parametrize(("input_size", "widths", "seed"), [(40, [128] * 4, 0), (3, [7, 30, 7, 30], 1)])
@@ -217,11 +222,7 @@ def test_exact_zeros_are_no_crossings(bias, compiled):
     end = torch.randn(40, 4, generator=generator) * 3
     start = torch.zeros_like(end)
     start[20:] = -end[20:]  # through the origin
-    exact = regions.count_regions_1d(net, start, end, chunk=7, compiled=compiled)
-    expected = [reference_count(net, a.numpy(), b.numpy()) for a, b in zip(start, end, strict=True)]
-    assert exact.tolist() == expected
-    breakpoints = regions.breakpoints_1d(net, start, end, compiled=compiled)
-    assert torch.equal(torch.bincount(breakpoints.segment, minlength=40) + 1, exact)
+    assert_matches_reference(net, start, end, compiled, chunk=7)
 
 
 @pytest.mark.parametrize("compiled", WALKS)
