@@ -22,7 +22,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from deepstudy import models, regions  # noqa: E402
+from deepstudy import models  # noqa: E402
+from deepstudy.regions.grid import grid_regions_2d  # noqa: E402
+from deepstudy.regions.lines import count_regions_1d  # noqa: E402
+from deepstudy.regions.planes import count_regions_2d  # noqa: E402
 
 
 @torch.no_grad()
@@ -66,11 +69,11 @@ def run(device: torch.device, repeats: int) -> None:
     generator = torch.Generator().manual_seed(0)
     start = torch.randn(200, 40, generator=generator).to(device)
     end = torch.randn(200, 40, generator=generator).to(device)
-    regions.count_regions_1d(net, start, end)  # warm up
+    count_regions_1d(net, start, end)  # warm up
     # alternate the two so that a shared machine's drift hits both alike; report paired ratios
     exact_times, sampled_times = [], []
     for _ in range(repeats):
-        exact_time, exact = best_time(lambda: regions.count_regions_1d(net, start, end), 1, device)
+        exact_time, exact = best_time(lambda: count_regions_1d(net, start, end), 1, device)
         sampled_time, sampled = best_time(lambda: sampled_float32(net, start, end, 4000), 1, device)
         exact_times.append(exact_time)
         sampled_times.append(sampled_time)
@@ -86,7 +89,7 @@ def run(device: torch.device, repeats: int) -> None:
     )
     if device.type == "cpu":  # the tensor walk that other devices run, for comparison
         tensor_time, tensor = best_time(
-            lambda: regions.count_regions_1d(net, start, end, compiled=False), repeats, device
+            lambda: count_regions_1d(net, start, end, compiled=False), repeats, device
         )
         same = bool(torch.equal(tensor, exact))
         print(f"  tensor walk {tensor_time * 1e3:8.1f} ms   (what CUDA runs; same counts: {same})")
@@ -99,8 +102,8 @@ def run(device: torch.device, repeats: int) -> None:
         {"architecture": "mlp", "depth": 3, "width": 32, "init": "he"}, (40,), 10, seed=0
     )
     small = small.to(device)
-    exact_time, exact = best_time(lambda: regions.count_regions_2d(small, planes), 1, device)
-    grid_time, grid = best_time(lambda: regions.grid_regions_2d(small, planes, resolution=1000), 1, device)
+    exact_time, exact = best_time(lambda: count_regions_2d(small, planes), 1, device)
+    grid_time, grid = best_time(lambda: grid_regions_2d(small, planes, resolution=1000), 1, device)
     print(f"[{device}] 2D, 3x32 MLP, 40-d input, 4 planes")
     print(f"  exact       {exact_time * 1e3:8.1f} ms   regions per plane {exact.tolist()}")
     print(f"  grid r=1000 {grid_time * 1e3:8.1f} ms   regions per plane {grid.tolist()}")

@@ -1,13 +1,14 @@
 """Rule activation_length: squared activation length at initialisation per width profile and init."""
 
-from deepstudy import region_study, store
+from deepstudy import store
+from deepstudy.activation import analysis
 from deepstudy.runner import rule_log
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 
 with rule_log(snakemake.log[0]):
     options = snakemake.params.activation
-    result = region_study.activation_table(
+    result = analysis.activation_table(
         options["profiles"],
         options["init"],
         options["input_size"],

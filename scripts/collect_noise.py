@@ -1,6 +1,7 @@
 """Rule collect_noise: all label-noise runs in one Zarr store with named dimensions."""
 
-from deepstudy import store, summary
+from deepstudy import store
+from deepstudy.noise import summary
 from deepstudy.runner import rule_log
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake

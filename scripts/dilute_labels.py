@@ -1,6 +1,7 @@
 """Rule dilute_labels: the plan of one noisy training set (indices and labels, not images)."""
 
-from deepstudy import noise, store
+from deepstudy import store
+from deepstudy.noise import plans
 from deepstudy.runner import rule_log
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
@@ -11,7 +12,7 @@ with rule_log(snakemake.log[0]):
     source_size = 0
     if snakemake.input.source:
         source_size = store.open_store(snakemake.input.source[0]).sizes["train_example"]
-    plan = noise.plan_from_options(
+    plan = plans.plan_from_options(
         dataset["train_y"].values,
         int(dataset.attrs["num_classes"]),
         wildcards.noise,

@@ -1,13 +1,14 @@
 """Rule random_labels: a memorisation plan, training images with uniformly random labels."""
 
-from deepstudy import noise, store
+from deepstudy import store
+from deepstudy.regions import memorise
 from deepstudy.runner import rule_log
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 
 with rule_log(snakemake.log[0]):
     dataset = store.open_store(snakemake.input.dataset)
-    plan = noise.random_label_plan(
+    plan = memorise.random_label_plan(
         dataset["train_y"].values,
         int(dataset.attrs["num_classes"]),
         int(snakemake.wildcards.n_examples),

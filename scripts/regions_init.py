@@ -1,7 +1,8 @@
 """Rule regions_init: region statistics of one freshly initialised MLP."""
 
 import torch
-from deepstudy import data, region_study, store
+from deepstudy import data, store
+from deepstudy.regions import analysis
 from deepstudy.runner import rule_log
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
@@ -10,7 +11,7 @@ with rule_log(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
     wildcards = snakemake.wildcards
     tensors = data.Tensors(store.open_store(snakemake.input.dataset))
-    net = region_study.fresh_mlp(
+    net = analysis.fresh_mlp(
         int(wildcards.depth),
         int(wildcards.neurons),
         wildcards.init,
@@ -18,10 +19,10 @@ with rule_log(snakemake.log[0]):
         tensors.num_classes,
         int(wildcards.seed),
     )
-    result = region_study.analyse_with_options(
+    result = analysis.analyse_with_options(
         net,
         tensors.test_x,
         snakemake.params.probes,
-        region_study.typed_factors(dict(snakemake.wildcards.items())),
+        analysis.typed_factors(dict(snakemake.wildcards.items())),
     )
     store.write_store(result, snakemake.output.store, snakemake.config)

@@ -1,7 +1,9 @@
 """Rule regions_trained: region statistics of one checkpoint of a label-noise run."""
 
 import torch
-from deepstudy import data, region_study, store
+from deepstudy import data, store
+from deepstudy.checkpoints import load_checkpoint
+from deepstudy.regions import analysis
 from deepstudy.runner import rule_log
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
@@ -10,11 +12,11 @@ with rule_log(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
     tensors = data.Tensors(store.open_store(snakemake.input.dataset))
     run = snakemake.params.get("run")  # a member of a pack's checkpoint; regions_memorised has none
-    net = region_study.load_checkpoint(snakemake.input.checkpoint, run)
-    result = region_study.analyse_with_options(
+    net = load_checkpoint(snakemake.input.checkpoint, run)
+    result = analysis.analyse_with_options(
         net,
         tensors.test_x,
         snakemake.params.probes,
-        region_study.typed_factors(dict(snakemake.wildcards.items())),
+        analysis.typed_factors(dict(snakemake.wildcards.items())),
     )
     store.write_store(result, snakemake.output.store, snakemake.config)

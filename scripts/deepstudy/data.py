@@ -16,9 +16,8 @@ import numpy as np
 import torch
 import xarray as xr
 
+from deepstudy.datasets import TORCHVISION_DATASETS
 from deepstudy.errors import StudyInputError
-
-TORCHVISION_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 
 #: The files each torchvision dataset needs, relative to the data root, for the error message.
 _EXPECTED_FILES = {

@@ -9,12 +9,10 @@ killed job continues where it stopped and ends with the same weights as an unint
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 from tqdm import tqdm
 
+from deepstudy.jobs import fingerprint
 from deepstudy.models import build_model
 
 OPTIMIZERS = ("sgd", "adam")
@@ -46,8 +45,7 @@ class RunSpec:
 
     def fingerprint(self) -> str:
         """A hash of the spec: a resume checkpoint is only used by the run that wrote it."""
-        text = json.dumps(asdict(self), sort_keys=True, default=list)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return fingerprint(self)
 
 
 @dataclass

@@ -1,25 +1,29 @@
-# The continual-learning study (CLEAR): make task streams, train each strategy, collect, plot.
+# The continual-learning study (CLEAR, Rolnick et al. 2019): make task streams, train each
+# strategy, collect, plot. Runs, paths and specs come from deepstudy.continual.workflow.
+from deepstudy.continual.catalogue import STRATEGIES
+
+CONTINUAL_PATHS = continual_workflow.PATHS
 
 
 wildcard_constraints:
     stream="[a-z][a-z0-9_]*",
-    strategy="finetune|joint|er|clear|derpp|ewc",
-    buffer=r"none|unbounded|\d+",
+    strategy="|".join(STRATEGIES),
+    buffer=rf"{continual_workflow.NO_BUFFER}|{continual_workflow.UNBOUNDED}|\d+",
 
 
 rule make_stream:
     message:
         "Making stream {wildcards.stream} of {wildcards.dataset} (seed {wildcards.seed})"
     input:
-        dataset=NOISE_PATHS["dataset"],
+        dataset=DATASET,
     params:
-        stream=stream_options,
+        stream=lambda wildcards: dict(config["continual"]["streams"][wildcards.stream]),
     output:
         plan=CONTINUAL_PATHS["stream"],
     log:
-        "results/logs/make_stream/{dataset}/{stream}_seed{seed}.log",
+        log_path("make_stream", CONTINUAL_PATHS["stream"]),
     benchmark:
-        "results/benchmarks/make_stream/{dataset}/{stream}_seed{seed}.tsv"
+        benchmark_path("make_stream", CONTINUAL_PATHS["stream"])
     threads: 1
     resources:
         mem_mb=2000,
@@ -34,17 +38,17 @@ rule train_continual:
     message:
         "Training {wildcards.strategy} (buffer {wildcards.buffer}) on stream {wildcards.stream}, seed {wildcards.seed}"
     input:
-        dataset=continual_dataset,
-        plan=continual_stream,
+        dataset=continual_workflow.dataset_path(config),
+        plan=lambda wildcards: continual_workflow.stream_path(config, wildcards.stream, wildcards.seed),
     params:
-        runs=continual_train_runs,
+        runs=lambda wildcards: continual_workflow.train_specs(config, wildcards),
         device=config["device"],
     output:
         metrics=CONTINUAL_PATHS["metrics"],
     log:
-        "results/logs/train_continual/{stream}/{strategy}/buffer{buffer}_seed{seed}.log",
+        log_path("train_continual", CONTINUAL_PATHS["metrics"]),
     benchmark:
-        "results/benchmarks/train_continual/{stream}/{strategy}/buffer{buffer}_seed{seed}.tsv"
+        benchmark_path("train_continual", CONTINUAL_PATHS["metrics"])
     threads: 1
     resources:
         gpu=gpu_count(),
@@ -60,15 +64,15 @@ rule collect_continual:
     message:
         "Collecting the continual runs into one Zarr store"
     input:
-        metrics=continual_metrics(),
+        metrics=continual_workflow.metrics_paths(config),
     params:
-        buffer_sizes=buffer_labels(),
+        buffer_sizes=continual_workflow.buffer_labels(config),
     output:
         summary=CONTINUAL_PATHS["summary"],
     log:
-        "results/logs/collect_continual.log",
+        log_path("collect_continual"),
     benchmark:
-        "results/benchmarks/collect_continual.tsv"
+        benchmark_path("collect_continual")
     threads: 1
     resources:
         mem_mb=4000,
@@ -83,29 +87,15 @@ rule plot_continual:
     message:
         "Plotting the continual-learning figures"
     input:
-        summary=CONTINUAL_PATHS["summary"],
+        summary=rules.collect_continual.output.summary,
     params:
         plots=config["continual"]["plots"],
     output:
-        along_stream=report(
-            multiext("results/figures/continual/along_stream", ".png", ".pdf"),
-            caption="../report/continual_along_stream.rst",
-            category="Continual learning",
-        ),
-        accuracy_matrix=report(
-            multiext("results/figures/continual/accuracy_matrix", ".png", ".pdf"),
-            caption="../report/continual_accuracy_matrix.rst",
-            category="Continual learning",
-        ),
-        buffer_size=report(
-            multiext("results/figures/continual/buffer_size", ".png", ".pdf"),
-            caption="../report/continual_buffer_size.rst",
-            category="Continual learning",
-        ),
+        **figure_outputs(continual_workflow),
     log:
-        "results/logs/plot_continual.log",
+        log_path("plot_continual"),
     benchmark:
-        "results/benchmarks/plot_continual.tsv"
+        benchmark_path("plot_continual")
     threads: 1
     resources:
         mem_mb=2000,
@@ -114,3 +104,9 @@ rule plot_continual:
         "../../envs/plotting.yaml"
     script:
         "../../scripts/plot_continual.py"
+
+
+rule continual:
+    input:
+        rules.collect_continual.output,
+        rules.plot_continual.output,

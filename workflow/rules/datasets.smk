@@ -1,19 +1,20 @@
 # Prepared datasets, stored once as Zarr and read by every study.
+from deepstudy.datasets import DATASETS, prepare_options
 
 
 rule prepare_dataset:
     message:
         "Preparing dataset {wildcards.dataset}"
     params:
-        options=dataset_options,
+        options=lambda wildcards: prepare_options(config, wildcards.dataset),
     output:
-        store="results/datasets/{dataset}.zarr/zarr.json",
+        store=DATASET,
     log:
-        "results/logs/prepare_dataset/{dataset}.log",
+        log_path("prepare_dataset", DATASET),
     benchmark:
-        "results/benchmarks/prepare_dataset/{dataset}.tsv"
+        benchmark_path("prepare_dataset", DATASET)
     wildcard_constraints:
-        dataset="mnist1d|mnist|fashion_mnist|cifar10",
+        dataset="|".join(DATASETS),
     threads: 1
     resources:
         mem_mb=4000,

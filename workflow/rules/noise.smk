@@ -1,8 +1,11 @@
 # The label-noise study (Rolnick et al. 2017): dilute, train, collect, plot.
+# Runs, packs, paths and specs come from deepstudy.noise.workflow.
+NOISE_PATHS = noise_workflow.PATHS
+NOISE = noise_workflow.NoiseStudy(config)
 
 
 wildcard_constraints:
-    noise="uniform|structured|source",
+    noise="|".join(noise_workflow.NOISE_KINDS),
     alpha=r"[0-9.e+-]+",
     n_clean=r"\d+",
     batch_size=r"\d+",
@@ -15,16 +18,16 @@ rule dilute_labels:
     message:
         "Diluting {wildcards.dataset} with alpha={wildcards.alpha} {wildcards.noise} noise (seed {wildcards.seed})"
     input:
-        dataset=NOISE_PATHS["dataset"],
-        source=noise_source_stores,
+        dataset=DATASET,
+        source=lambda wildcards: NOISE.source_paths(wildcards.noise),
     params:
-        noise=dilution_params,
+        noise=lambda wildcards: NOISE.dilution_options(wildcards.noise),
     output:
         plan=NOISE_PATHS["plan"],
     log:
-        "results/logs/dilute_labels/{dataset}/{noise}/alpha{alpha}_nclean{n_clean}_seed{seed}.log",
+        log_path("dilute_labels", NOISE_PATHS["plan"]),
     benchmark:
-        "results/benchmarks/dilute_labels/{dataset}/{noise}/alpha{alpha}_nclean{n_clean}_seed{seed}.tsv"
+        benchmark_path("dilute_labels", NOISE_PATHS["plan"])
     threads: 1
     resources:
         mem_mb=2000,
@@ -39,11 +42,11 @@ rule train:
     message:
         "Training {wildcards.model} on alpha={wildcards.alpha} {wildcards.noise} noise, batch {wildcards.batch_size}, lr {wildcards.lr}, seed {wildcards.seed}"
     input:
-        dataset=noise_dataset,
-        plans=noise_plan,
-        source=noise_source_stores,
+        dataset=NOISE.dataset_path(),
+        plans=lambda wildcards: NOISE.plan_paths(NOISE.pack(wildcards)),
+        source=lambda wildcards: NOISE.source_paths(wildcards.noise),
     params:
-        runs=train_runs,
+        runs=lambda wildcards: NOISE.train_specs(NOISE.pack(wildcards)),
         device=config["device"],
     output:
         metrics=NOISE_PATHS["metrics"],
@@ -53,9 +56,9 @@ rule train:
             allow_missing=True,
         ),
     log:
-        "results/logs/train/{model}/{noise}/alpha{alpha}_nclean{n_clean}_bs{batch_size}_lr{lr}_seed{seed}.log",
+        log_path("train", NOISE_PATHS["metrics"]),
     benchmark:
-        "results/benchmarks/train/{model}/{noise}/alpha{alpha}_nclean{n_clean}_bs{batch_size}_lr{lr}_seed{seed}.tsv"
+        benchmark_path("train", NOISE_PATHS["metrics"])
     threads: 1
     resources:
         gpu=gpu_count(),
@@ -71,13 +74,13 @@ rule collect_noise:
     message:
         "Collecting the label-noise runs into one Zarr store"
     input:
-        metrics=noise_metrics(),
+        metrics=NOISE.metrics_paths(),
     output:
-        summary="results/noise/summary.zarr/zarr.json",
+        summary=NOISE_PATHS["summary"],
     log:
-        "results/logs/collect_noise.log",
+        log_path("collect_noise"),
     benchmark:
-        "results/benchmarks/collect_noise.tsv"
+        benchmark_path("collect_noise")
     threads: 1
     resources:
         mem_mb=4000,
@@ -92,29 +95,15 @@ rule plot_noise:
     message:
         "Plotting the label-noise figures"
     input:
-        summary="results/noise/summary.zarr/zarr.json",
+        summary=rules.collect_noise.output.summary,
     params:
         plots=config["noise"]["plots"],
     output:
-        accuracy_vs_alpha=report(
-            multiext("results/figures/noise/accuracy_vs_alpha", ".png", ".pdf"),
-            caption="../report/noise_accuracy_vs_alpha.rst",
-            category="Label noise",
-        ),
-        batch_size=report(
-            multiext("results/figures/noise/batch_size", ".png", ".pdf"),
-            caption="../report/noise_batch_size.rst",
-            category="Label noise",
-        ),
-        clean_needed=report(
-            multiext("results/figures/noise/clean_needed", ".png", ".pdf"),
-            caption="../report/noise_clean_needed.rst",
-            category="Label noise",
-        ),
+        **figure_outputs(noise_workflow),
     log:
-        "results/logs/plot_noise.log",
+        log_path("plot_noise"),
     benchmark:
-        "results/benchmarks/plot_noise.tsv"
+        benchmark_path("plot_noise")
     threads: 1
     resources:
         mem_mb=2000,
@@ -123,3 +112,9 @@ rule plot_noise:
         "../../envs/plotting.yaml"
     script:
         "../../scripts/plot_noise.py"
+
+
+rule noise:
+    input:
+        rules.collect_noise.output,
+        rules.plot_noise.output,

@@ -1,5 +1,10 @@
-# The regions study (Hanin & Rolnick 2018, 2019): linear regions, activation patterns and
-# activation length, at initialisation and through training.
+# The regions study (Hanin & Rolnick 2019): linear regions and activation patterns of fresh,
+# memorising and noise-trained networks. Networks, paths and specs come from
+# deepstudy.regions.workflow; the trained networks are the noise study's (rules/noise.smk).
+REGIONS_PATHS = regions_workflow.PATHS
+# The partition of one plane is drawn for the first trained run, at its first and last checkpoint.
+PARTITION_RUN = regions_workflow.trained_runs(NOISE.runs, config)[0]
+PARTITION_EPOCHS = regions_workflow.first_and_last(config["noise"]["training"]["checkpoint_epochs"])
 
 
 wildcard_constraints:
@@ -12,15 +17,15 @@ rule regions_init:
     message:
         "Regions of a fresh network: depth {wildcards.depth}, {wildcards.neurons} neurons, {wildcards.init} init, seed {wildcards.seed}"
     input:
-        dataset=region_dataset,
+        dataset=DATASET.format(dataset=config["regions"]["dataset"]),
     params:
-        probes=region_probe_params,
+        probes=regions_workflow.probe_options(config),
     output:
-        store=REGION_PATHS["init"],
+        store=REGIONS_PATHS["init"],
     log:
-        "results/logs/regions_init/depth{depth}_neurons{neurons}_{init}_seed{seed}.log",
+        log_path("regions_init", REGIONS_PATHS["init"]),
     benchmark:
-        "results/benchmarks/regions_init/depth{depth}_neurons{neurons}_{init}_seed{seed}.tsv"
+        benchmark_path("regions_init", REGIONS_PATHS["init"])
     threads: 1
     resources:
         mem_mb=2000,
@@ -35,17 +40,17 @@ rule regions_trained:
     message:
         "Regions of {wildcards.model} ({wildcards.noise} noise, alpha={wildcards.alpha}, seed {wildcards.seed}) at epoch {wildcards.epoch}"
     input:
-        dataset=region_dataset,
-        checkpoint=region_checkpoint,
+        dataset=DATASET.format(dataset=config["regions"]["dataset"]),
+        checkpoint=lambda wildcards: NOISE.checkpoint_path(NOISE.run(wildcards), wildcards.epoch),
     params:
-        probes=region_probe_params,
-        run=region_checkpoint_run,
+        probes=regions_workflow.probe_options(config),
+        run=lambda wildcards: noise_workflow.run_name(NOISE.run(wildcards)),
     output:
-        store=REGION_PATHS["trained"],
+        store=REGIONS_PATHS["trained"],
     log:
-        "results/logs/regions_trained/{model}/{noise}/alpha{alpha}_nclean{n_clean}_bs{batch_size}_lr{lr}_seed{seed}_epoch{epoch}.log",
+        log_path("regions_trained", REGIONS_PATHS["trained"]),
     benchmark:
-        "results/benchmarks/regions_trained/{model}/{noise}/alpha{alpha}_nclean{n_clean}_bs{batch_size}_lr{lr}_seed{seed}_epoch{epoch}.tsv"
+        benchmark_path("regions_trained", REGIONS_PATHS["trained"])
     threads: 1
     resources:
         mem_mb=2000,
@@ -60,13 +65,13 @@ rule random_labels:
     message:
         "Memorisation plan: {wildcards.n_examples} {wildcards.dataset} images with random labels (seed {wildcards.seed})"
     input:
-        dataset=NOISE_PATHS["dataset"],
+        dataset=DATASET,
     output:
-        plan=REGION_PATHS["random_labels"],
+        plan=REGIONS_PATHS["random_labels"],
     log:
-        "results/logs/random_labels/{dataset}_n{n_examples}_seed{seed}.log",
+        log_path("random_labels", REGIONS_PATHS["random_labels"]),
     benchmark:
-        "results/benchmarks/random_labels/{dataset}_n{n_examples}_seed{seed}.tsv"
+        benchmark_path("random_labels", REGIONS_PATHS["random_labels"])
     wildcard_constraints:
         n_examples=r"\d+",
     threads: 1
@@ -83,22 +88,22 @@ rule memorise:
     message:
         "Memorising random labels: depth {wildcards.depth}, {wildcards.neurons} neurons, seed {wildcards.seed}"
     input:
-        dataset=region_dataset,
-        plans=memorise_plan,
+        dataset=DATASET.format(dataset=config["regions"]["dataset"]),
+        plans=lambda wildcards: [regions_workflow.random_labels_path(config, wildcards.seed)],
     params:
-        runs=memorise_runs,
+        runs=lambda wildcards: regions_workflow.memorise_specs(config, wildcards),
         device=config["device"],
     output:
-        metrics=REGION_PATHS["memorise_metrics"],
+        metrics=REGIONS_PATHS["memorise_metrics"],
         checkpoints=expand(
-            REGION_PATHS["memorise_checkpoint"],
+            REGIONS_PATHS["memorise_checkpoint"],
             epoch=config["regions"]["memorise"]["checkpoint_epochs"],
             allow_missing=True,
         ),
     log:
-        "results/logs/memorise/depth{depth}_neurons{neurons}_{init}_seed{seed}.log",
+        log_path("memorise", REGIONS_PATHS["memorise_metrics"]),
     benchmark:
-        "results/benchmarks/memorise/depth{depth}_neurons{neurons}_{init}_seed{seed}.tsv"
+        benchmark_path("memorise", REGIONS_PATHS["memorise_metrics"])
     threads: 1
     resources:
         gpu=gpu_count(),
@@ -107,23 +112,23 @@ rule memorise:
     conda:
         "../../envs/training.yaml"
     script:
-        "../../scripts/train.py"
+        "../../scripts/memorise.py"
 
 
 rule regions_memorised:
     message:
         "Regions of a network memorising random labels: depth {wildcards.depth}, {wildcards.neurons} neurons, epoch {wildcards.epoch}"
     input:
-        dataset=region_dataset,
-        checkpoint=memorised_checkpoint,
+        dataset=DATASET.format(dataset=config["regions"]["dataset"]),
+        checkpoint=REGIONS_PATHS["memorise_checkpoint"],
     params:
-        probes=region_probe_params,
+        probes=regions_workflow.probe_options(config),
     output:
-        store=REGION_PATHS["memorised"],
+        store=REGIONS_PATHS["memorised"],
     log:
-        "results/logs/regions_memorised/depth{depth}_neurons{neurons}_{init}_seed{seed}_epoch{epoch}.log",
+        log_path("regions_memorised", REGIONS_PATHS["memorised"]),
     benchmark:
-        "results/benchmarks/regions_memorised/depth{depth}_neurons{neurons}_{init}_seed{seed}_epoch{epoch}.tsv"
+        benchmark_path("regions_memorised", REGIONS_PATHS["memorised"])
     threads: 1
     resources:
         mem_mb=2000,
@@ -138,17 +143,17 @@ rule region_partition:
     message:
         "Polygons of one plane's region partition, before and after training"
     input:
-        dataset=region_dataset,
-        checkpoints=region_partition_checkpoints,
+        dataset=DATASET.format(dataset=config["regions"]["dataset"]),
+        checkpoints=[NOISE.checkpoint_path(PARTITION_RUN, epoch) for epoch in PARTITION_EPOCHS],
     params:
-        probes=region_probe_params,
-        run=region_partition_run,
+        probes=regions_workflow.probe_options(config),
+        run=noise_workflow.run_name(PARTITION_RUN),
     output:
-        store="results/regions/partition.zarr/zarr.json",
+        store=REGIONS_PATHS["partition"],
     log:
-        "results/logs/region_partition.log",
+        log_path("region_partition"),
     benchmark:
-        "results/benchmarks/region_partition.tsv"
+        benchmark_path("region_partition")
     threads: 1
     resources:
         mem_mb=2000,
@@ -159,65 +164,19 @@ rule region_partition:
         "../../scripts/region_partition.py"
 
 
-rule activation_length:
-    message:
-        "Activation length at initialisation for every width profile and init"
-    params:
-        activation=region_activation_params,
-    output:
-        store=REGION_PATHS["activation"],
-    log:
-        "results/logs/activation_length.log",
-    benchmark:
-        "results/benchmarks/activation_length.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=20,
-    conda:
-        "../../envs/training.yaml"
-    script:
-        "../../scripts/activation_length.py"
-
-
-rule trainability:
-    message:
-        "Does training start: short runs over depth x width"
-    input:
-        dataset=region_dataset,
-    params:
-        trainability=region_trainability_params,
-    output:
-        store=REGION_PATHS["trainability"],
-    log:
-        "results/logs/trainability.log",
-    benchmark:
-        "results/benchmarks/trainability.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    conda:
-        "../../envs/training.yaml"
-    script:
-        "../../scripts/trainability.py"
-
-
 rule collect_regions:
     message:
         "Collecting the region analyses into Zarr stores"
     input:
-        init=region_init_targets(),
-        trained=region_trained_targets(),
-        memorised=memorised_targets(),
+        init=regions_workflow.init_paths(config),
+        trained=regions_workflow.trained_paths(NOISE.runs, config),
+        memorised=regions_workflow.memorised_paths(config),
     output:
-        init="results/regions/init.zarr/zarr.json",
-        trained="results/regions/trained.zarr/zarr.json",
-        memorised="results/regions/memorised.zarr/zarr.json",
+        **{kind: REGIONS_PATHS[f"{kind}_summary"] for kind in regions_workflow.KINDS},
     log:
-        "results/logs/collect_regions.log",
+        log_path("collect_regions"),
     benchmark:
-        "results/benchmarks/collect_regions.tsv"
+        benchmark_path("collect_regions")
     threads: 1
     resources:
         mem_mb=4000,
@@ -230,54 +189,19 @@ rule collect_regions:
 
 rule plot_regions:
     message:
-        "Plotting the regions figures"
+        "Plotting the regions and activation-length figures"
     input:
-        init="results/regions/init.zarr/zarr.json",
-        trained="results/regions/trained.zarr/zarr.json",
-        memorised="results/regions/memorised.zarr/zarr.json",
-        partition="results/regions/partition.zarr/zarr.json",
-        activation=REGION_PATHS["activation"],
-        trainability=REGION_PATHS["trainability"],
+        **rules.collect_regions.output,
+        partition=rules.region_partition.output.store,
+        activation=rules.activation_length.output.store,
+        trainability=rules.trainability.output.store,
     output:
-        regions_per_length=report(
-            multiext("results/figures/regions/regions_per_length", ".png", ".pdf"),
-            caption="../report/regions_per_length.rst",
-            category="Linear regions",
-        ),
-        regions_through_training=report(
-            multiext("results/figures/regions/regions_through_training", ".png", ".pdf"),
-            caption="../report/regions_through_training.rst",
-            category="Linear regions",
-        ),
-        distance_to_boundary=report(
-            multiext("results/figures/regions/distance_to_boundary", ".png", ".pdf"),
-            caption="../report/distance_to_boundary.rst",
-            category="Linear regions",
-        ),
-        patterns_2d=report(
-            multiext("results/figures/regions/patterns_2d", ".png", ".pdf"),
-            caption="../report/patterns_2d.rst",
-            category="Linear regions",
-        ),
-        partition=report(
-            multiext("results/figures/regions/partition", ".png", ".pdf"),
-            caption="../report/partition.rst",
-            category="Linear regions",
-        ),
-        activation_length=report(
-            multiext("results/figures/regions/activation_length", ".png", ".pdf"),
-            caption="../report/activation_length.rst",
-            category="Activation length",
-        ),
-        trainability=report(
-            multiext("results/figures/regions/trainability", ".png", ".pdf"),
-            caption="../report/trainability.rst",
-            category="Activation length",
-        ),
+        **figure_outputs(regions_workflow),
+        **figure_outputs(activation_workflow),
     log:
-        "results/logs/plot_regions.log",
+        log_path("plot_regions"),
     benchmark:
-        "results/benchmarks/plot_regions.tsv"
+        benchmark_path("plot_regions")
     threads: 1
     resources:
         mem_mb=2000,
@@ -286,3 +210,11 @@ rule plot_regions:
         "../../envs/plotting.yaml"
     script:
         "../../scripts/plot_regions.py"
+
+
+rule regions:
+    input:
+        rules.collect_regions.output,
+        rules.activation_length.output,
+        rules.trainability.output,
+        rules.plot_regions.output,

@@ -1,5 +1,33 @@
-"""The strategies' names, kept free of torch so that the workflow and the plots can read them."""
+"""What each continual-learning strategy is, kept free of torch so that the workflow, the schema
+test and the plots can read it: its name, whether it keeps a replay buffer (whose size is then a
+swept factor), whether it is told where tasks end, and whether it sees the stream shuffled.
 
-STRATEGIES = ("finetune", "joint", "er", "clear", "derpp", "ewc")
+Each strategy class of :mod:`deepstudy.continual.strategies` declares its traits from this table,
+and the table of classes is built from those declarations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StrategyTraits:
+    name: str
+    uses_buffer: bool = False
+    uses_task_boundaries: bool = False
+    shuffles_stream: bool = False
+
+
+CATALOGUE = (
+    StrategyTraits("finetune"),
+    StrategyTraits("joint", shuffles_stream=True),
+    StrategyTraits("er", uses_buffer=True),
+    StrategyTraits("clear", uses_buffer=True),
+    StrategyTraits("derpp", uses_buffer=True),
+    StrategyTraits("ewc", uses_task_boundaries=True),
+)
+TRAITS = {traits.name: traits for traits in CATALOGUE}
+STRATEGIES = tuple(TRAITS)
 #: Strategies that keep a replay buffer, whose size is a swept factor.
-REPLAY_STRATEGIES = ("er", "clear", "derpp")
+REPLAY_STRATEGIES = tuple(traits.name for traits in CATALOGUE if traits.uses_buffer)

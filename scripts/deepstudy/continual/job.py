@@ -10,15 +10,12 @@ import xarray as xr
 
 from deepstudy.continual.learner import ContinualSpec, task_batches, train_stream
 from deepstudy.data import Tensors
-
-SPEC_KEYS = tuple(ContinualSpec.__dataclass_fields__)
+from deepstudy.jobs import add_factor_coords, remove_resume_files, resume_path, spec_from_run
 
 
 def continual_spec(run: dict) -> ContinualSpec:
     """A :class:`ContinualSpec` from a run mapping of the workflow (factors and extra keys ignored)."""
-    values = {key: run[key] for key in SPEC_KEYS if key in run}
-    values["scenarios"] = tuple(values.get("scenarios", ("class",)))
-    return ContinualSpec(**values)
+    return spec_from_run(ContinualSpec, run, {"scenarios": ("class",)})
 
 
 def continual_job(runs: list[dict], plan: xr.Dataset, data: Tensors, resume_dir: str | Path) -> xr.Dataset:
@@ -38,7 +35,7 @@ def continual_job(runs: list[dict], plan: xr.Dataset, data: Tensors, resume_dir:
     results, seconds = [], []
     for spec in specs:
         started = time.perf_counter()
-        results.append(train_stream(spec, plan, data, resume_path=resume_dir / f"{spec.name}.resume.pt"))
+        results.append(train_stream(spec, plan, data, resume_path=resume_path(resume_dir, spec.name)))
         seconds.append(time.perf_counter() - started)
     scenarios = specs[0].scenarios
     schedule = task_batches(plan["task_end"].values, specs[0].batch_size)
@@ -72,9 +69,7 @@ def continual_job(runs: list[dict], plan: xr.Dataset, data: Tensors, resume_dir:
         },
         attrs={"tasks": tasks, "stream_kind": plan.attrs["kind"], "boundary": plan.attrs["boundary"]},
     )
-    factors = [run.get("factors", {}) for run in runs]
-    for key in factors[0]:
-        metrics.coords[key] = ("run", [f[key] for f in factors])
+    add_factor_coords(metrics, runs)
     metrics["accuracy"].attrs.update(
         units="fraction", description="test accuracy on eval_task after training through trained_on"
     )
@@ -84,6 +79,5 @@ def continual_job(runs: list[dict], plan: xr.Dataset, data: Tensors, resume_dir:
     metrics["step"].attrs.update(units="batches", description="batches of the stream seen")
     metrics["train_seconds"].attrs["units"] = "s"
     metrics["task_end_step"].attrs.update(units="batches", description="step at which each task's block ends")
-    for spec in specs:
-        (resume_dir / f"{spec.name}.resume.pt").unlink(missing_ok=True)
+    remove_resume_files(resume_dir, specs)
     return metrics

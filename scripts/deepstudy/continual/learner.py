@@ -5,10 +5,8 @@ at every task end, and NaN recorded as divergence."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +15,12 @@ import xarray as xr
 from tqdm import tqdm
 
 from deepstudy.continual.buffer import ReservoirBuffer
-from deepstudy.continual.strategies import CLASSES, REPLAY_STRATEGIES, Strategy
+from deepstudy.continual.strategies import CLASSES, Strategy
 from deepstudy.continual.transforms import TaskTransforms
 from deepstudy.data import Tensors
+from deepstudy.jobs import fingerprint
 from deepstudy.models import build_model
 from deepstudy.training import make_optimizer, save_atomically
-
-#: How each scenario reads the network: over all classes, or over the example's task's classes.
-SCENARIOS = ("class", "task", "domain")
 
 
 @dataclass(frozen=True)
@@ -46,8 +42,8 @@ class ContinualSpec:
     scenarios: tuple[str, ...] = ("class",)
 
     def fingerprint(self) -> str:
-        text = json.dumps(asdict(self), sort_keys=True, default=list)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """A hash of the spec: a resume checkpoint is only used by the run that wrote it."""
+        return fingerprint(self)
 
 
 @dataclass
@@ -112,7 +108,7 @@ class Evaluator:
 def make_strategy(spec: ContinualSpec, net, stream_length: int, input_shape, num_classes, device) -> Strategy:
     optimizer = make_optimizer(spec, net.parameters())
     buffer = None
-    if spec.strategy in REPLAY_STRATEGIES:
+    if CLASSES[spec.strategy].traits.uses_buffer:
         capacity = stream_length if spec.buffer_size is None else spec.buffer_size
         buffer = ReservoirBuffer(capacity, input_shape, num_classes, spec.seed, device)
     return CLASSES[spec.strategy](net, optimizer, dict(spec.strategy_options), buffer)
@@ -133,7 +129,7 @@ def train_stream(
     example = torch.from_numpy(plan["example"].values).to(device)
     example_task = torch.from_numpy(plan["example_task"].values).to(device)
     task_end = plan["task_end"].values
-    if CLASSES[spec.strategy].shuffles_stream:  # joint: the same examples, i.i.d. order
+    if CLASSES[spec.strategy].traits.shuffles_stream:  # joint: the same examples, i.i.d. order
         order = torch.from_numpy(np.random.default_rng(spec.seed).permutation(len(example))).to(device)
         example, example_task = example[order], example_task[order]
     net = build_model(spec.model, data.input_shape, data.num_classes, spec.seed).to(device)
@@ -178,7 +174,7 @@ def train_stream(
         if diverged:
             break
         matrix[:, task] = evaluator(net)
-        if strategy.uses_task_boundaries:  # only task-aware strategies learn where a task ends
+        if strategy.traits.uses_task_boundaries:  # only task-aware strategies learn where a task ends
             # in stream order, as many as the strategy uses: the rest need no transforming
             mine = torch.nonzero(example_task == task).squeeze(1)[: strategy.task_end_examples]
             x = transforms(data.train_x[example[mine]], example_task[mine])

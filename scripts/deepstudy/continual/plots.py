@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -12,7 +14,8 @@ import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from deepstudy.continual.catalogue import REPLAY_STRATEGIES  # noqa: E402
-from deepstudy.plots import draw_figures  # noqa: E402
+from deepstudy.continual.workflow import UNBOUNDED  # noqa: E402
+from deepstudy.figures import draw_figures  # noqa: E402
 
 
 def curve_buffer_size(summary: xr.Dataset, plots: dict) -> str:
@@ -139,9 +142,9 @@ def buffer_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
     )
     grid.set(xlabel="buffer size (examples)", ylabel="")
     grid.set_titles(row_template="{row_name}", col_template="{col_name}", size=8)
-    if "unbounded" in order:
+    if UNBOUNDED in order:
         for ax in grid.axes.flat:
-            position = order.index("unbounded")
+            position = order.index(UNBOUNDED)
             ax.axvspan(position - 0.3, position + 0.3, color="grey", alpha=0.15, linewidth=0)
     grid.figure.suptitle(
         "buffer-free strategies are drawn flat; shaded: unbounded buffer", y=1.02, fontsize=9
@@ -158,4 +161,5 @@ FIGURES = {
 
 def draw_all(summary: xr.Dataset, plots: dict, outputs: dict[str, list[str]]) -> None:
     """Draw every figure of :data:`FIGURES` into its output files."""
-    draw_figures(FIGURES, summary.load(), plots, outputs)
+    summary = summary.load()
+    draw_figures({name: partial(draw, summary, plots) for name, draw in FIGURES.items()}, outputs)

@@ -14,14 +14,13 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from deepstudy.continual.buffer import ReservoirBuffer
-from deepstudy.continual.catalogue import REPLAY_STRATEGIES, STRATEGIES  # noqa: F401 - re-exported
+from deepstudy.continual.catalogue import REPLAY_STRATEGIES, STRATEGIES, TRAITS  # noqa: F401 - re-exported
 
 
 class Strategy:
     """Plain SGD on the stream (``finetune``): the lower bound."""
 
-    uses_task_boundaries = False
-    shuffles_stream = False
+    traits = TRAITS["finetune"]
     task_end_examples: int | None = None  # how many of an ending task's examples end_task uses
 
     def __init__(
@@ -62,11 +61,13 @@ class Strategy:
 class Joint(Strategy):
     """The whole stream shuffled i.i.d. (``joint``): the upper bound."""
 
-    shuffles_stream = True
+    traits = TRAITS["joint"]
 
 
 class ExperienceReplay(Strategy):
     """``er``: each batch is joined by an equal-size batch drawn from a reservoir buffer."""
+
+    traits = TRAITS["er"]
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if len(self.buffer) == 0:
@@ -85,6 +86,8 @@ class Clear(ExperienceReplay):
     """``clear`` (Rolnick et al. 2019): replay plus behavioural cloning, a KL term pulling today's
     outputs on replayed examples towards those stored with them."""
 
+    traits = TRAITS["clear"]
+
     def replay_loss(self, logits: torch.Tensor, y: torch.Tensor, stored: torch.Tensor) -> torch.Tensor:
         cloning = F.kl_div(
             F.log_softmax(logits, dim=1), F.log_softmax(stored, dim=1), log_target=True, reduction="batchmean"
@@ -98,6 +101,8 @@ class Clear(ExperienceReplay):
 class DerPlusPlus(ExperienceReplay):
     """``derpp`` (Buzzega et al. 2020): MSE to stored logits on one replayed batch plus the labels of
     another."""
+
+    traits = TRAITS["derpp"]
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if len(self.buffer) == 0:
@@ -118,7 +123,7 @@ class OnlineEwc(Strategy):
     """``ewc``, online (Schwarz et al. 2018): a quadratic pull towards the weights at the last task
     end, weighted by a running diagonal Fisher. It needs task boundaries: the contrast to CLEAR."""
 
-    uses_task_boundaries = True
+    traits = TRAITS["ewc"]
 
     def __init__(self, net, optimizer, options, buffer) -> None:
         super().__init__(net, optimizer, options, buffer)
@@ -167,11 +172,5 @@ class OnlineEwc(Strategy):
         self.fisher, self.anchor = state["fisher"], state["anchor"]
 
 
-CLASSES = {
-    "finetune": Strategy,
-    "joint": Joint,
-    "er": ExperienceReplay,
-    "clear": Clear,
-    "derpp": DerPlusPlus,
-    "ewc": OnlineEwc,
-}
+#: Each strategy's class, by the name its traits declare.
+CLASSES = {cls.traits.name: cls for cls in (Strategy, Joint, ExperienceReplay, Clear, DerPlusPlus, OnlineEwc)}

@@ -21,7 +21,9 @@ import math
 import numpy as np
 import xarray as xr
 
-KINDS = ("split", "permuted", "rotated")
+from deepstudy.continual.workflow import STREAM_SCENARIOS
+
+KINDS = tuple(STREAM_SCENARIOS)
 BOUNDARIES = ("sharp", "blurry")
 
 

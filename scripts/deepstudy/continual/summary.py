@@ -6,8 +6,8 @@ import numpy as np
 import xarray as xr
 
 from deepstudy.continual.metrics import summarize
+from deepstudy.continual.workflow import FACTORS, NO_BUFFER
 
-FACTORS = ("stream", "strategy", "buffer_size", "seed")
 METRICS = ("average_accuracy", "backward_transfer", "forgetting", "forward_transfer")
 
 
@@ -30,7 +30,7 @@ def collect(metrics: list[xr.Dataset], buffer_sizes: list[str]) -> xr.Dataset:
     runs = []
     for m in metrics:
         m = m.load()
-        if str(m["buffer_size"].values[0]) == "none":
+        if str(m["buffer_size"].values[0]) == NO_BUFFER:
             m = xr.concat(
                 [m.assign_coords(buffer_size=("run", [size] * m.sizes["run"])) for size in buffer_sizes],
                 "run",

@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from deepstudy import models, noise, trainset
+from deepstudy import models
 from deepstudy.data import Tensors
+from deepstudy.noise import plans as noise
+from deepstudy.plan_training import training_set
 from deepstudy.training import RunSpec, train_run
 
 MLP = {"architecture": "mlp", "depth": 2, "width": 64, "init": "he"}
@@ -19,7 +21,7 @@ CONV = {"architecture": "conv", "channels": [8, 8], "kernel_size": 3, "hidden": 
 def tiny(mnist1d_small):
     tensors = Tensors(mnist1d_small)
     plan = noise.dilute(mnist1d_small["train_y"].values, 10, 1600, 0, "uniform", seed=0)
-    images, index, labels = trainset.training_set(plan, tensors.train_x)
+    images, index, labels = training_set(plan, tensors.train_x)
     return tensors, images, index, labels
 
 

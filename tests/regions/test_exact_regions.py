@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from deepstudy import models, regions
+from deepstudy import models
+from deepstudy.regions import sampling
+from deepstudy.regions.distance import distance_to_boundary
+from deepstudy.regions.grid import grid_regions_2d
+from deepstudy.regions.layers import activation_patterns
+from deepstudy.regions.lines import breakpoints_1d, count_regions_1d
+from deepstudy.regions.planes import RegionCapExceededError, count_regions_2d, polygons_2d
+from deepstudy.regions.sampling import sampled_regions_1d
 from torch import nn
 
 
@@ -63,10 +70,10 @@ def assert_matches_reference(
     net: nn.Sequential, start: torch.Tensor, end: torch.Tensor, compiled: bool, chunk: int | None = None
 ) -> None:
     """Exact counts equal :func:`reference_count` per segment, with one breakpoint fewer each."""
-    exact = regions.count_regions_1d(net, start, end, chunk=chunk, compiled=compiled)
+    exact = count_regions_1d(net, start, end, chunk=chunk, compiled=compiled)
     expected = [reference_count(net, a.numpy(), b.numpy()) for a, b in zip(start, end, strict=True)]
     assert exact.tolist() == expected
-    breakpoints = regions.breakpoints_1d(net, start, end, compiled=compiled)
+    breakpoints = breakpoints_1d(net, start, end, compiled=compiled)
     assert torch.equal(torch.bincount(breakpoints.segment, minlength=len(start)) + 1, exact)
 
 
@@ -77,8 +84,8 @@ def test_one_neuron_splits_a_line_in_two_where_it_crosses():
         net[0].bias.zero_()
     start = torch.tensor([[-1.0, 0.0], [0.5, -1.0]])
     end = torch.tensor([[3.0, 1.0], [2.0, 1.0]])
-    assert regions.count_regions_1d(net, start, end).tolist() == [2, 1]
-    breakpoints = regions.breakpoints_1d(net, start, end)
+    assert count_regions_1d(net, start, end).tolist() == [2, 1]
+    breakpoints = breakpoints_1d(net, start, end)
     assert breakpoints.segment.tolist() == [0] and breakpoints.t.tolist() == [0.25]
     assert breakpoints.t.dtype == torch.float64
 
@@ -90,15 +97,15 @@ def test_two_crossing_neurons():
         net[0].bias.zero_()
     # the lines x = 0 and y = 0 cut the plane into 4 quadrants
     anchors = torch.tensor([[[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]]])
-    assert regions.count_regions_2d(net, anchors).tolist() == [4]
+    assert count_regions_2d(net, anchors).tolist() == [4]
     # a square inside one quadrant meets a single region, one straddling x = 0 meets two
     inside = torch.tensor([[[0.1, 0.1], [0.9, 0.1], [0.1, 0.9]]])
     straddle = torch.tensor([[[-0.5, 0.1], [0.5, 0.1], [-0.5, 0.9]]])
-    assert regions.count_regions_2d(net, torch.cat([inside, straddle])).tolist() == [1, 2]
+    assert count_regions_2d(net, torch.cat([inside, straddle])).tolist() == [1, 2]
     # a line through both axes at different points crosses three regions
     start, end = torch.tensor([[-1.0, -0.5]]), torch.tensor([[1.0, 0.7]])
-    assert regions.count_regions_1d(net, start, end).tolist() == [3]
-    breakpoints = regions.breakpoints_1d(net, start, end)
+    assert count_regions_1d(net, start, end).tolist() == [3]
+    breakpoints = breakpoints_1d(net, start, end)
     np.testing.assert_allclose(breakpoints.t.numpy(), [0.5 / 1.2, 0.5])
 
 
@@ -114,7 +121,7 @@ def test_one_hidden_layer_counts_distinct_zero_crossings(input_size, compiled):
     crossing = -value / slope
     inside = (crossing > 0) & (crossing < 1)
     expected = [len(torch.unique(c[m])) + 1 for c, m in zip(crossing, inside, strict=True)]
-    assert regions.count_regions_1d(net, start, end, compiled=compiled).tolist() == expected
+    assert count_regions_1d(net, start, end, compiled=compiled).tolist() == expected
 
 
 @pytest.mark.parametrize("compiled", WALKS)
@@ -148,8 +155,8 @@ def test_narrow_deep_networks_whose_layers_die_on_stretches(width, depth, input_
 def test_compiled_and_tensor_walks_place_the_same_breakpoints(input_size, widths, seed):
     net = mlp(input_size, widths, seed)
     start, end = random_segments(40, (input_size,), seed)
-    compiled = regions.breakpoints_1d(net, start, end, compiled=True)
-    tensor = regions.breakpoints_1d(net, start, end, compiled=False)
+    compiled = breakpoints_1d(net, start, end, compiled=True)
+    tensor = breakpoints_1d(net, start, end, compiled=False)
     assert torch.equal(compiled.segment, tensor.segment) and torch.equal(compiled.layer, tensor.layer)
     torch.testing.assert_close(compiled.t, tensor.t, rtol=0, atol=1e-12)
 
@@ -157,7 +164,7 @@ def test_compiled_and_tensor_walks_place_the_same_breakpoints(input_size, widths
 def test_compiled_kernels_refuse_other_devices():
     net = mlp(2, [3], seed=0)
     with pytest.raises(ValueError, match="compiled region kernels run on the CPU, not on meta"):
-        regions.count_regions_1d(
+        count_regions_1d(
             net, torch.zeros(1, 2, device="meta"), torch.ones(1, 2, device="meta"), compiled=True
         )
 
@@ -166,15 +173,15 @@ def test_segments_that_require_grad_are_counted():
     net = mlp(3, [8, 8], seed=1)
     start = torch.zeros(2, 3, requires_grad=True)
     end = torch.ones(2, 3)
-    expected = regions.count_regions_1d(net, start.detach(), end)
-    assert torch.equal(regions.count_regions_1d(net, start, end), expected)
-    assert len(regions.breakpoints_1d(net, start, end).t) == int(expected.sum() - 2)
+    expected = count_regions_1d(net, start.detach(), end)
+    assert torch.equal(count_regions_1d(net, start, end), expected)
+    assert len(breakpoints_1d(net, start, end).t) == int(expected.sum() - 2)
 
 
 def test_segments_whose_ends_differ_in_shape_are_refused():
     net = mlp(3, [4], seed=0)
     with pytest.raises(ValueError, match=r"start \(2, 3\) and end \(3, 3\) differ in shape"):
-        regions.count_regions_1d(net, torch.zeros(2, 3), torch.zeros(3, 3))
+        count_regions_1d(net, torch.zeros(2, 3), torch.zeros(3, 3))
 
 
 def test_nested_sequentials_are_opened():
@@ -182,25 +189,25 @@ def test_nested_sequentials_are_opened():
     inner = nn.Sequential(nn.Sequential(net[2], net[3]), net[4])
     nested = nn.Sequential(nn.Sequential(net[0], net[1]), inner)
     start, end = random_segments(10, (5,), 2)
-    expected = regions.count_regions_1d(net, start, end)
-    assert torch.equal(regions.count_regions_1d(nested, start, end), expected)
+    expected = count_regions_1d(net, start, end)
+    assert torch.equal(count_regions_1d(nested, start, end), expected)
     with pytest.raises(TypeError, match="not Dropout"):
-        regions.count_regions_1d(nn.Sequential(nn.Sequential(nn.Linear(5, 3), nn.Dropout())), start, end)
+        count_regions_1d(nn.Sequential(nn.Sequential(nn.Linear(5, 3), nn.Dropout())), start, end)
 
 
 def test_no_segments_or_planes_give_empty_counts():
     net = mlp(3, [4], seed=0)
     nothing = torch.zeros(0, 3)
-    assert regions.count_regions_1d(net, nothing, nothing).shape == (0,)
-    assert regions.sampled_regions_1d(net, nothing, nothing).shape == (0,)
-    assert regions.grid_regions_2d(net, torch.zeros(0, 3, 3)).shape == (0,)
+    assert count_regions_1d(net, nothing, nothing).shape == (0,)
+    assert sampled_regions_1d(net, nothing, nothing).shape == (0,)
+    assert grid_regions_2d(net, torch.zeros(0, 3, 3)).shape == (0,)
 
 
 def test_an_affine_network_has_one_region_per_segment():
     net = nn.Sequential(nn.Flatten(), nn.Linear(3, 2))
     start, end = torch.zeros(4, 3), torch.ones(4, 3)
-    assert regions.count_regions_1d(net, start, end).tolist() == [1, 1, 1, 1]
-    assert len(regions.breakpoints_1d(net, start, end).t) == 0
+    assert count_regions_1d(net, start, end).tolist() == [1, 1, 1, 1]
+    assert len(breakpoints_1d(net, start, end).t) == 0
 
 
 @pytest.mark.parametrize("compiled", WALKS)
@@ -229,7 +236,7 @@ def test_exact_zeros_are_no_crossings(bias, compiled):
 def test_breakpoints_are_sorted_and_carry_their_layer(compiled):
     net = mlp(4, [12, 12, 12], seed=3)
     start, end = random_segments(6, (4,), 3)
-    breakpoints = regions.breakpoints_1d(net, start, end, compiled=compiled)
+    breakpoints = breakpoints_1d(net, start, end, compiled=compiled)
     key = breakpoints.segment.double() * 2 + breakpoints.t
     assert torch.all(key[1:] > key[:-1])
     assert set(breakpoints.layer.tolist()) <= {0, 1, 2}
@@ -253,9 +260,9 @@ def test_breakpoints_are_sorted_and_carry_their_layer(compiled):
 def test_exact_count_is_never_below_sampling_and_equal_at_high_resolution(input_size, widths, seed):
     net = mlp(input_size, widths, seed)
     start, end = random_segments(8, (input_size,), seed)
-    exact = regions.count_regions_1d(net, start, end)
-    coarse = regions.sampled_regions_1d(net, start, end, samples=50)
-    fine = regions.sampled_regions_1d(net, start, end, samples=100_000, chunk=1)
+    exact = count_regions_1d(net, start, end)
+    coarse = sampled_regions_1d(net, start, end, samples=50)
+    fine = sampled_regions_1d(net, start, end, samples=100_000, chunk=1)
     assert torch.all(exact >= coarse) and torch.all(exact >= fine)
     assert torch.equal(exact, fine)
 
@@ -263,10 +270,10 @@ def test_exact_count_is_never_below_sampling_and_equal_at_high_resolution(input_
 def test_sampling_splits_long_segments_into_runs_that_share_their_ends(monkeypatch):
     net = mlp(6, [30, 30], seed=6)
     start, end = random_segments(5, (6,), 6)
-    whole = regions.sampled_regions_1d(net, start, end, samples=3000)
-    monkeypatch.setattr(regions, "_SAMPLING_BUDGET", 60 * 97)  # runs of 97 points, one segment at a time
-    assert torch.equal(regions.sampled_regions_1d(net, start, end, samples=3000), whole)
-    assert torch.all(whole <= regions.count_regions_1d(net, start, end)) and torch.all(whole > 10)
+    whole = sampled_regions_1d(net, start, end, samples=3000)
+    monkeypatch.setattr(sampling, "_SAMPLING_BUDGET", 60 * 97)  # runs of 97 points, one segment at a time
+    assert torch.equal(sampled_regions_1d(net, start, end, samples=3000), whole)
+    assert torch.all(whole <= count_regions_1d(net, start, end)) and torch.all(whole > 10)
 
 
 @pytest.mark.parametrize("compiled", WALKS)
@@ -279,16 +286,16 @@ def test_conv_nets_are_counted_exactly(compiled):
             seed=4,
         )
         start, end = random_segments(4, shape, 4)
-        exact = regions.count_regions_1d(net, start, end, compiled=compiled)
-        fine = regions.sampled_regions_1d(net, start, end, samples=100_000, chunk=1)
+        exact = count_regions_1d(net, start, end, compiled=compiled)
+        fine = sampled_regions_1d(net, start, end, samples=100_000, chunk=1)
         assert torch.equal(exact, fine)
 
 
 def test_float32_networks_are_analysed_in_float64():
     net = mlp(3, [10, 10], seed=5).float()
     start, end = torch.zeros(2, 3), torch.ones(2, 3)
-    assert regions.breakpoints_1d(net, start, end).t.dtype == torch.float64
-    assert regions.distance_to_boundary(net, start).distance.dtype == torch.float64
+    assert breakpoints_1d(net, start, end).t.dtype == torch.float64
+    assert distance_to_boundary(net, start).distance.dtype == torch.float64
 
 
 @pytest.mark.parametrize(("input_size", "widths", "seed"), [(2, [6, 6], 0), (3, [5, 5, 5], 1), (4, [10], 2)])
@@ -296,8 +303,8 @@ def test_2d_exact_matches_a_fine_grid_on_small_networks(input_size, widths, seed
     net = mlp(input_size, widths, seed)
     generator = torch.Generator().manual_seed(seed)
     anchors = torch.randn(3, 3, input_size, generator=generator)
-    exact = regions.count_regions_2d(net, anchors, margin=0.0)
-    grid = regions.grid_regions_2d(net, anchors, margin=0.0, resolution=1500)
+    exact = count_regions_2d(net, anchors, margin=0.0)
+    grid = grid_regions_2d(net, anchors, margin=0.0, resolution=1500)
     assert torch.equal(exact, grid)
 
 
@@ -306,8 +313,8 @@ def test_2d_exact_is_never_below_the_grid(input_size, widths, seed):
     net = mlp(input_size, widths, seed)
     generator = torch.Generator().manual_seed(seed)
     anchors = torch.randn(3, 3, input_size, generator=generator)
-    exact = regions.count_regions_2d(net, anchors, margin=0.1)
-    grid = regions.grid_regions_2d(net, anchors, margin=0.1, resolution=300)
+    exact = count_regions_2d(net, anchors, margin=0.1)
+    grid = grid_regions_2d(net, anchors, margin=0.1, resolution=300)
     assert torch.all(exact >= grid)
     assert torch.all(exact <= grid * 2)  # the grid misses only small regions
 
@@ -316,7 +323,7 @@ def test_2d_polygons_tile_the_square():
     net = mlp(3, [8, 8], seed=6)
     generator = torch.Generator().manual_seed(6)
     anchors = torch.randn(2, 3, 3, generator=generator)
-    polygons = regions.polygons_2d(net, anchors, margin=0.25)
+    polygons = polygons_2d(net, anchors, margin=0.25)
     for plane, shapes in enumerate(polygons.as_lists()):
         area = 0.0
         for vertices in shapes:
@@ -328,8 +335,8 @@ def test_2d_polygons_tile_the_square():
 def test_2d_cap_is_an_error_not_a_truncation():
     net = mlp(3, [16, 16], seed=7)
     anchors = torch.randn(2, 3, 3, generator=torch.Generator().manual_seed(7))
-    with pytest.raises(regions.RegionCapExceededError, match="max_polygons=5"):
-        regions.count_regions_2d(net, anchors, max_polygons=5)
+    with pytest.raises(RegionCapExceededError, match="max_polygons=5"):
+        count_regions_2d(net, anchors, max_polygons=5)
 
 
 @pytest.mark.parametrize("net_seed", [0, 1])
@@ -337,17 +344,15 @@ def test_distance_to_boundary_matches_a_brute_force_line_search(net_seed):
     net = mlp(5, [16, 16, 16], seed=net_seed)
     generator = torch.Generator().manual_seed(net_seed)
     x = torch.randn(4, 5, generator=generator, dtype=torch.float64)
-    result = regions.distance_to_boundary(net, x)
+    result = distance_to_boundary(net, x)
     directions = torch.randn(1500, 5, generator=generator, dtype=torch.float64)
     directions /= directions.norm(dim=1, keepdim=True)
     for i in range(len(x)):
         distance = float(result.distance[i])
         radius = torch.linspace(0, 4 * distance, 1001, dtype=torch.float64)
-        pattern = regions.activation_patterns(net, x[i : i + 1])
+        pattern = activation_patterns(net, x[i : i + 1])
         points = x[i] + radius[None, :, None] * directions[:, None, :]
-        changed = (
-            regions.activation_patterns(net, points.reshape(-1, 5)).view(1500, 1001, -1) != pattern
-        ).any(-1)
+        changed = (activation_patterns(net, points.reshape(-1, 5)).view(1500, 1001, -1) != pattern).any(-1)
         first = radius[changed.to(torch.int8).argmax(dim=1)][changed.any(dim=1)]
         assert float(first.min()) >= distance * (1 - 1e-9)  # no direction leaves the region sooner
         assert float(first.min()) <= distance * 1.1  # and some direction leaves about that soon
@@ -364,6 +369,6 @@ def test_distance_to_boundary_matches_a_brute_force_line_search(net_seed):
             h = torch.relu(z)
         gradient = point.grad[0]
         step = -torch.sign(z[0, neuron].detach()) * gradient / gradient.norm()
-        inside = regions.activation_patterns(net, (x[i] + (1 - 1e-6) * distance * step)[None])
-        outside = regions.activation_patterns(net, (x[i] + (1 + 1e-6) * distance * step)[None])
+        inside = activation_patterns(net, (x[i] + (1 - 1e-6) * distance * step)[None])
+        outside = activation_patterns(net, (x[i] + (1 + 1e-6) * distance * step)[None])
         assert torch.equal(inside, pattern) and not torch.equal(outside, pattern)

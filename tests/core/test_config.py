@@ -8,18 +8,8 @@ import sys
 
 import pytest
 import yaml
-from deepstudy.config import ConfigError, load_schema, runs, validate
-
-
-@pytest.fixture(scope="module")
-def schema(repo):
-    return load_schema(repo / "workflow" / "schemas" / "config.schema.yaml")
-
-
-@pytest.fixture
-def config(repo):
-    with open(repo / "tests" / "data" / "tiny.yaml") as handle:
-        return yaml.safe_load(handle)
+from conftest import validate_study as validate
+from deepstudy.config import ConfigError
 
 
 def set_key(config: dict, path: list, value) -> dict:
@@ -151,18 +141,6 @@ def test_cross_checks_name_their_key(config, schema, change, key):
     error_naming(change(config), schema, key)
 
 
-def test_runs_are_the_union_of_the_grid_blocks(config, schema):
-    validate(config, schema)
-    grid = copy.deepcopy(config["noise"]["grid"])
-    all_runs = runs(grid + grid)
-    assert len(all_runs) == len(runs(grid))
-    first = grid[0]
-    expected_first_block = 1
-    for factor in ("model", "noise", "alpha", "n_clean", "batch_size", "lr", "seed"):
-        expected_first_block *= len(first[factor])
-    assert all_runs[:expected_first_block] == runs([first])
-
-
 def test_snakemake_stops_before_any_job_on_a_bad_config(repo, config, tmp_path):
     config["noise"]["grid"][0]["alpha"] = [1, -2]
     path = tmp_path / "bad.yaml"
@@ -256,41 +234,3 @@ def test_a_stream_without_scenarios_gets_its_kinds_natural_one(config, schema):
     validate(config, schema)
     assert config["continual"]["streams"]["split"]["scenarios"] == ["class"]
     assert config["continual"]["streams"]["shifted"]["scenarios"] == ["domain"]
-
-
-def test_packs_group_runs_that_differ_only_in_lr_and_seed(config, schema):
-    from deepstudy.config import packs
-
-    config["noise"]["training"]["pack"] = 2
-    config["noise"]["grid"] = [
-        {
-            "model": ["mlp"],
-            "noise": ["uniform", "source"],
-            "alpha": [1],
-            "n_clean": [100],
-            "batch_size": [32],
-            "lr": [0.01, 0.05],
-            "seed": [0, 1],
-        },
-        {
-            "model": ["conv"],
-            "noise": ["uniform"],
-            "alpha": [1],
-            "n_clean": [100],
-            "batch_size": [32],
-            "lr": [0.01],
-            "seed": [0, 1],
-        },
-    ]
-    validate(config, schema)
-    grid_packs = packs(runs(config["noise"]["grid"]), config)
-    assert [len(p) for p in grid_packs] == [2, 2, 1, 1, 1, 1, 1, 1]  # mlp uniform; source and conv alone
-    assert grid_packs == packs(runs(config["noise"]["grid"]), config)  # deterministic
-    assert sorted(map(str, (r for p in grid_packs for r in p))) == sorted(
-        map(str, runs(config["noise"]["grid"]))
-    )
-    config["noise"]["training"]["pack"] = "auto"
-    assert max(len(p) for p in packs(runs(config["noise"]["grid"]), config)) == 4  # all four lr x seed
-    config["noise"]["training"]["pack"] = 0
-    with pytest.raises(ConfigError, match="config key noise.training.pack:"):
-        validate(config, schema)

@@ -72,7 +72,7 @@ def test_only_equal_shapes_pack():
 
 
 def test_a_packs_checkpoint_file_gives_each_runs_network(tensors, tmp_path):
-    from deepstudy import jobs, region_study
+    from deepstudy import checkpoints
 
     runs = specs(2)
     index = torch.arange(len(tensors.train_x))
@@ -81,14 +81,14 @@ def test_a_packs_checkpoint_file_gives_each_runs_network(tensors, tmp_path):
     )
     meta = {"input_shape": list(tensors.input_shape), "num_classes": 10}
     payloads = [
-        jobs.checkpoint_payload(r.final_state, s, 1, meta) for s, r in zip(runs, results, strict=True)
+        checkpoints.checkpoint_payload(r.final_state, s, 1, meta) for s, r in zip(runs, results, strict=True)
     ]
-    jobs.save_checkpoint(tmp_path / "epoch1.pt", payloads, 1)
+    checkpoints.save_checkpoint(tmp_path / "epoch1.pt", payloads, 1)
     for spec, result in zip(runs, results, strict=True):
-        net = region_study.load_checkpoint(str(tmp_path / "epoch1.pt"), spec.name)
+        net = checkpoints.load_checkpoint(str(tmp_path / "epoch1.pt"), spec.name)
         torch.testing.assert_close(net.state_dict()["1.weight"], result.final_state["1.weight"])
     with pytest.raises(KeyError, match="run0"):
-        region_study.load_checkpoint(str(tmp_path / "epoch1.pt"), "run9")
+        checkpoints.load_checkpoint(str(tmp_path / "epoch1.pt"), "run9")
 
 
 def test_packed_accuracy_is_each_networks_own(tensors):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-FACTORS = ("model", "noise", "alpha", "batch_size", "lr", "n_clean", "seed")
+from deepstudy.noise.workflow import FACTORS
+
+#: The summary's dimensions: the grid's factors with the clean-set size and the seed last.
+DIMS = (*(f for f in FACTORS if f not in ("n_clean", "seed")), "n_clean", "seed")
 
 
 def collect(metrics: list[xr.Dataset]) -> xr.Dataset:
@@ -17,8 +20,8 @@ def collect(metrics: list[xr.Dataset]) -> xr.Dataset:
     """
     runs = xr.concat([m.load() for m in metrics], dim="run", coords="minimal", compat="override")
     runs["diverged"] = runs["diverged"].astype(np.float64)
-    grid = runs.drop_vars("run").set_index(run=list(FACTORS)).unstack("run")
-    grid = grid.transpose(*FACTORS, "epoch")
+    grid = runs.drop_vars("run").set_index(run=list(DIMS)).unstack("run")
+    grid = grid.transpose(*DIMS, "epoch")
     curve = grid["accuracy_curve"]
     summary = xr.Dataset(
         {

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from deepstudy import noise, trainset
+from deepstudy.noise import plans as noise
+from deepstudy.noise import sources
+from deepstudy.noise.workflow import NOISE_KINDS
+from deepstudy.plan_training import training_set
 
 K = 10
 
@@ -17,7 +20,7 @@ def labels(n: int, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize(
     ("alpha", "n_clean"), [(0, 50), (1, 100), (2.5, 33), (0.3, 7), (10, 120), (100, 3), (1.5, 1)]
 )
-@pytest.mark.parametrize("kind", noise.NOISE_KINDS)
+@pytest.mark.parametrize("kind", NOISE_KINDS)
 def test_plan_has_exactly_round_alpha_n_clean_noisy_examples(alpha, n_clean, kind):
     plan = noise.dilute(labels(500), K, n_clean, alpha, kind, seed=1, source_size=40)
     expected = round(alpha * n_clean)
@@ -91,7 +94,7 @@ def test_training_set_never_contains_a_test_image(mnist1d_small):
     train_y = mnist1d_small["train_y"].values
     for kind in ("uniform", "structured"):
         plan = noise.dilute(train_y, K, 800, 20, kind, seed=2)
-        images, index, labels_ = trainset.training_set(plan, tensors.train_x)
+        images, index, labels_ = training_set(plan, tensors.train_x)
         used = images[index]
         assert used.shape[0] == plan.sizes["example"]
         # every example's image is a training image, and no test image appears in training
@@ -104,17 +107,17 @@ def test_source_images_are_appended_after_the_training_images():
     train_x = torch.zeros(30, 1, 8)
     plan = noise.dilute(labels(30), K, 10, 2, "source", seed=0, source="random", source_size=5)
     plan.attrs["source_seed"] = 11
-    source = trainset.source_images(plan, (1, 8), None)
-    images, index, _ = trainset.training_set(plan, train_x, source)
+    source = sources.source_images(plan, (1, 8), None)
+    images, index, _ = training_set(plan, train_x, source)
     noisy = torch.from_numpy(plan["is_noisy"].values)
     assert images.shape == (35, 1, 8)
     assert bool((index[noisy] >= 30).all()) and bool((index[~noisy] < 30).all())
-    torch.testing.assert_close(images[30:], trainset.random_images(5, (1, 8), 11))
+    torch.testing.assert_close(images[30:], sources.random_images(5, (1, 8), 11))
 
 
 def test_match_shape_turns_colour_images_into_grey_ones():
     colour = torch.rand(4, 3, 32, 32)
-    grey = trainset.match_shape(colour, (1, 28, 28))
+    grey = sources.match_shape(colour, (1, 28, 28))
     assert grey.shape == (4, 1, 28, 28)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -12,7 +14,9 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from deepstudy.summary import clean_needed  # noqa: E402
+from deepstudy.figures import draw_figures  # noqa: E402
+from deepstudy.noise.summary import clean_needed  # noqa: E402
+from deepstudy.noise.workflow import PLOTTED_FACTORS  # noqa: E402
 
 
 def reference(summary: xr.Dataset, plots: dict) -> dict:
@@ -22,7 +26,7 @@ def reference(summary: xr.Dataset, plots: dict) -> dict:
     """
     ran = summary["test_accuracy"].notnull()
     chosen = {}
-    for factor in ("batch_size", "lr", "n_clean"):
+    for factor in PLOTTED_FACTORS:
         if plots.get(factor) is not None:
             chosen[factor] = plots[factor]
         else:
@@ -39,13 +43,6 @@ def _swept(frame: pd.DataFrame, factor: str) -> pd.DataFrame:
     """Rows of the (model, noise) pairs whose runs take more than one value of ``factor``."""
     values = frame.groupby(["model", "noise"])[factor].transform("nunique")
     return frame[values > 1]
-
-
-def save_figure(fig: plt.Figure, paths: list[str]) -> None:
-    """Write ``fig`` to each of ``paths`` (PNG and PDF), then free it."""
-    for path in paths:
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-    plt.close(fig)
 
 
 def accuracy_vs_alpha(summary: xr.Dataset, plots: dict) -> plt.Figure:
@@ -149,14 +146,6 @@ FIGURES = {
 }
 
 
-def draw_figures(figures: dict, summary: xr.Dataset, plots: dict, outputs: dict[str, list[str]]) -> None:
-    """Draw each of ``figures`` (name -> function of the summary and the plot options) into its
-    output files (PNG and PDF), in the project's seaborn theme."""
-    sns.set_theme(style="whitegrid", context="paper")
-    for name, draw in figures.items():
-        save_figure(draw(summary, plots), outputs[name])
-
-
 def draw_all(summary: xr.Dataset, plots: dict, outputs: dict[str, list[str]]) -> None:
     """Draw every figure of :data:`FIGURES` into its output files."""
-    draw_figures(FIGURES, summary, plots, outputs)
+    draw_figures({name: partial(draw, summary, plots) for name, draw in FIGURES.items()}, outputs)

@@ -16,7 +16,13 @@ import torch
 import xarray as xr
 from torch import nn
 
-from deepstudy import regions
+from deepstudy.models import build_model
+from deepstudy.regions.distance import distance_to_boundary
+from deepstudy.regions.grid import grid_regions_2d
+from deepstudy.regions.layers import count_neurons
+from deepstudy.regions.lines import count_regions_1d
+from deepstudy.regions.planes import RegionCapExceededError, count_regions_2d, polygons_2d
+from deepstudy.regions.workflow import width
 
 
 def probe_indices(
@@ -73,20 +79,20 @@ def analyse(
     """Region statistics of ``net`` on the probes of :func:`probe_indices` (see module docstring)."""
     net = net.eval()
     shape = tuple(test_x.shape[1:])
-    neurons = regions.count_neurons(net, shape)
+    neurons = count_neurons(net, shape)
     start, end, kinds = _segments(test_x, probes)
-    counts = regions.count_regions_1d(net, start, end)
+    counts = count_regions_1d(net, start, end)
     length = (end - start).to(torch.float64).flatten(1).norm(dim=1)
     anchors = test_x[torch.as_tensor(probes["plane"])]
-    grid = regions.grid_regions_2d(net, anchors, margin=margin, resolution=grid_resolution)
+    grid = grid_regions_2d(net, anchors, margin=margin, resolution=grid_resolution)
     try:
-        exact = regions.count_regions_2d(net, anchors, margin=margin, max_polygons=max_polygons)
+        exact = count_regions_2d(net, anchors, margin=margin, max_polygons=max_polygons)
         method = "exact"
         patterns = exact.numpy()
-    except regions.RegionCapExceededError:
+    except RegionCapExceededError:
         method = "grid"
         patterns = grid.numpy()
-    distance = regions.distance_to_boundary(net, test_x[torch.as_tensor(probes["point"])])
+    distance = distance_to_boundary(net, test_x[torch.as_tensor(probes["point"])])
     ds = xr.Dataset(
         {
             "regions_1d": ("line", counts.numpy()),
@@ -156,27 +162,8 @@ def typed_factors(wildcards: dict[str, str]) -> dict[str, int | float | str]:
 
 def fresh_mlp(depth: int, neurons: int, init: str, input_shape: tuple[int, ...], num_classes: int, seed: int):
     """An MLP with ``neurons`` hidden neurons in all, split evenly over ``depth`` layers."""
-    from deepstudy.models import build_model
-
-    if neurons % depth:
-        raise ValueError(f"{neurons} neurons do not split evenly over {depth} layers")
-    spec = {"architecture": "mlp", "depth": depth, "width": neurons // depth, "init": init}
+    spec = {"architecture": "mlp", "depth": depth, "width": width(depth, neurons), "init": init}
     return build_model(spec, input_shape, num_classes, seed)
-
-
-def load_checkpoint(path: str, run: str | None = None) -> nn.Module:
-    """The network saved in a checkpoint of the ``train`` rule, weights loaded; from the file of a
-    pack of runs, that of ``run``."""
-    from deepstudy.models import build_model
-
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if "runs" in state:
-        if run not in state["runs"]:
-            raise KeyError(f"{path} holds the runs {sorted(state['runs'])}, not {run!r}")
-        state = state["runs"][run]
-    net = build_model(state["model"], tuple(state["input_shape"]), state["num_classes"], seed=0)
-    net.load_state_dict(state["state_dict"])
-    return net
 
 
 def partition(
@@ -185,7 +172,7 @@ def partition(
     """The polygons of one plane's region partition for each network (keyed by epoch)."""
     frames = []
     for epoch, net in nets.items():
-        polygons = regions.polygons_2d(net, anchors[None], margin=margin, max_polygons=max_polygons)
+        polygons = polygons_2d(net, anchors[None], margin=margin, max_polygons=max_polygons)
         vertices = polygons.vertices.numpy().copy()
         valid = np.arange(vertices.shape[1])[None, :] < polygons.count.numpy()[:, None]
         vertices[~valid] = np.nan
@@ -203,63 +190,4 @@ def partition(
         description="polygon vertices in order (NaN past a polygon's last vertex and past the last polygon)",
     )
     ds.attrs["margin"] = margin
-    return ds
-
-
-def activation_table(
-    profiles: dict[str, list[int]], inits: list, input_size: int, networks: int, inputs: int, seed: int
-) -> xr.Dataset:
-    """Normalised squared activation lengths for every width profile and initialisation."""
-    from deepstudy.activations import reciprocal_width_sum, squared_lengths
-
-    depth = max(len(widths) for widths in profiles.values())
-    table = np.full((len(profiles), len(inits), networks, inputs, depth), np.nan)
-    for p, widths in enumerate(profiles.values()):
-        for i, init in enumerate(inits):
-            table[p, i, ..., : len(widths)] = squared_lengths(
-                input_size, widths, init, networks, inputs, seed
-            )
-    ds = xr.Dataset(
-        {
-            "squared_length": (("profile", "init", "network", "input", "layer"), table),
-            "reciprocal_width_sum": ("profile", [reciprocal_width_sum(w) for w in profiles.values()]),
-            "depth": ("profile", [len(w) for w in profiles.values()]),
-        },
-        coords={"profile": list(profiles), "init": [str(i) for i in inits], "layer": np.arange(1, depth + 1)},
-    )
-    ds["squared_length"].attrs.update(
-        units="1", description="(|h_l|^2 / n_l) / (|x|^2 / n_0) at initialisation; NaN past a profile's depth"
-    )
-    ds["reciprocal_width_sum"].attrs["description"] = "sum over hidden layers of 1 / width"
-    return ds
-
-
-def trainability_map(
-    train_x: torch.Tensor, train_y: torch.Tensor, num_classes: int, options: dict
-) -> xr.Dataset:
-    """Loss after a few hundred steps relative to the start, over depth × width (constant width)."""
-    from deepstudy.activations import starts_training
-
-    depths, widths, inits = options["depth"], options["width"], options["init"]
-    ratio = np.empty((len(inits), len(depths), len(widths)))
-    for i, init in enumerate(inits):
-        for d, depth in enumerate(depths):
-            for w, width in enumerate(widths):
-                ratio[i, d, w] = starts_training(
-                    train_x,
-                    train_y,
-                    [width] * depth,
-                    init,
-                    num_classes,
-                    options["steps"],
-                    options["lr"],
-                    options["batch_size"],
-                    options["seed"],
-                )
-    ds = xr.Dataset(
-        {"loss_ratio": (("init", "depth", "width"), ratio)},
-        coords={"init": [str(i) for i in inits], "depth": depths, "width": widths},
-        attrs={"steps": options["steps"], "lr": options["lr"], "batch_size": options["batch_size"]},
-    )
-    ds["loss_ratio"].attrs.update(units="1", description="training loss after the steps / loss at the start")
     return ds

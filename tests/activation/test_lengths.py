@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from deepstudy import activations
+from deepstudy.activation import lengths as activations
 
 
 def test_he_mean_length_is_constant_with_depth():

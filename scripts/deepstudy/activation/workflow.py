@@ -1,0 +1,17 @@
+"""The activation-length study's workflow: its two stores and figures (Hanin & Rolnick 2018).
+
+Torch-free: the Snakefile imports it to plan jobs. Its options sit in the ``regions`` section of the
+config (``regions.activation``, ``regions.trainability``), and it runs with the regions study; its
+figures are drawn beside the regions figures.
+"""
+
+from __future__ import annotations
+
+PATHS = {
+    "activation": "results/regions/activation_length.zarr/zarr.json",
+    "trainability": "results/regions/trainability.zarr/zarr.json",
+    "figure": "results/figures/regions/{figure}",
+}
+FIGURES = ("activation_length", "trainability")
+#: The section of the report that holds the figures.
+REPORT_CATEGORY = "Activation length"

@@ -1,0 +1,22 @@
+"""What the studies' config checks share: the error they raise, and the check of a trained model.
+
+Kept apart from :mod:`deepstudy.config` (the schema validation, with jsonschema and PyYAML) so that
+the studies' workflow modules, which rule scripts also import, need neither.
+"""
+
+from __future__ import annotations
+
+from deepstudy.datasets import DATASETS
+
+
+class ConfigError(ValueError):
+    """A config that the schema or the cross-checks reject; the message starts with the key."""
+
+
+def check_model(config: dict, key: str, name: str, dataset: str) -> None:
+    """A model that a study trains on ``dataset`` is defined, and fits the data (config ``key``)."""
+    if name not in config["models"]:
+        defined = ", ".join(sorted(config["models"]))
+        raise ConfigError(f"config key {key}: unknown model '{name}' (defined in models: {defined})")
+    if config["models"][name]["architecture"] == "resnet18" and DATASETS[dataset].example_ndim != 3:
+        raise ConfigError(f"config key {key}: resnet18 needs 2D images, but dataset '{dataset}' is 1D")

@@ -1,0 +1,211 @@
+"""The label-noise study's workflow: its run grid, training packs, run specs, paths and figures.
+
+Torch-free: the Snakefile imports it to plan jobs. A run is one training, a mapping of the grid's
+:data:`FACTORS` to values. Runs that share model, noise kind, α, clean-set size and batch size
+differ only in learning rate and seed and can train in one process (:mod:`deepstudy.packing`):
+they are cut, in grid order, into packs of ``noise.training.pack`` runs. A pack is one training
+job, named by its first run (its leader), whose paths hold the whole pack's outputs. Membership
+depends only on the grid and the pack size, so an unchanged grid gives unchanged jobs.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from deepstudy.checks import ConfigError, check_model
+from deepstudy.datasets import DATASETS, train_size
+from deepstudy.paths import DATASET, labels
+
+#: A run's factors, in the order of the grid blocks' product, of run names and of wildcards.
+FACTORS = ("model", "noise", "alpha", "n_clean", "batch_size", "lr", "seed")
+#: The factors a pack's runs share; the others (learning rate and seed) vary within a pack.
+PACK_FACTORS = ("model", "noise", "alpha", "n_clean", "batch_size")
+NOISE_KINDS = ("uniform", "structured", "source")
+#: ``noise.source.images`` value for a pool of random images rather than another dataset.
+RANDOM_SOURCE = "random"
+#: The plot options that hold a factor fixed (else the value with the most runs is taken).
+PLOTTED_FACTORS = ("batch_size", "lr", "n_clean")
+
+_RUN = "{model}/{noise}/alpha{alpha}_nclean{n_clean}_bs{batch_size}_lr{lr}/seed{seed}"
+PATHS = {
+    "plan": "results/noise/plans/{dataset}/{noise}/alpha{alpha}_nclean{n_clean}_seed{seed}.zarr/zarr.json",
+    "metrics": f"results/noise/runs/{_RUN}/metrics.zarr/zarr.json",
+    "checkpoint": f"results/noise/runs/{_RUN}/epoch{{epoch}}.pt",
+    "summary": "results/noise/summary.zarr/zarr.json",
+    "figure": "results/figures/noise/{figure}",
+}
+FIGURES = ("accuracy_vs_alpha", "batch_size", "clean_needed")
+#: The section of the report that holds the figures.
+REPORT_CATEGORY = "Label noise"
+
+#: ``pack: auto`` packs as many MLPs as fit this many stacked parameters (at most MAX_PACK).
+AUTO_PACK_PARAMETERS = 4_000_000
+MAX_PACK = 64
+
+
+def runs(grid: list[dict]) -> list[dict]:
+    """The union of the grid blocks' cartesian products, in order, without repeats."""
+    seen, result = set(), []
+    for block in grid:
+        for values in itertools.product(*(block[f] for f in FACTORS)):
+            run = dict(zip(FACTORS, values, strict=True))
+            key = tuple(run.values())
+            if key not in seen:
+                seen.add(key)
+                result.append(run)
+    return result
+
+
+def run_key(run: dict) -> tuple[str, ...]:
+    """A run's factors as labels, in :data:`FACTORS` order: how wildcards name a run."""
+    labelled = labels(run)
+    return tuple(labelled[f] for f in FACTORS)
+
+
+def wildcard_key(wildcards) -> tuple[str, ...]:
+    """The run that a job's wildcards name, as its :func:`run_key`."""
+    return tuple(wildcards[f] for f in FACTORS)
+
+
+def run_name(run: dict) -> str:
+    """A run's name inside metrics stores and checkpoint files."""
+    return "_".join(f"{key}{value}" for key, value in labels(run).items())
+
+
+def pack_size(config: dict, model: str) -> int:
+    """How many runs of ``model`` one training job packs under ``noise.training.pack``."""
+    setting = config["noise"]["training"]["pack"]
+    spec = config["models"][model]
+    if spec["architecture"] != "mlp" or setting == 1:
+        return 1
+    if setting != "auto":
+        return int(setting)
+    inputs = DATASETS[config["noise"]["dataset"]].input_size
+    width, depth = spec["width"], spec["depth"]
+    parameters = inputs * width + (depth - 1) * width * width + width * 10
+    return max(1, min(MAX_PACK, AUTO_PACK_PARAMETERS // parameters))
+
+
+def packs(grid_runs: list[dict], config: dict) -> list[list[dict]]:
+    """The grid's runs cut into training jobs: runs that differ only in learning rate and seed, in
+    grid order, in chunks of :func:`pack_size` (source noise, whose runs read different images,
+    and non-MLPs train alone)."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in grid_runs:
+        key = tuple(run[f] for f in PACK_FACTORS)
+        if run["noise"] == "source":
+            key += (run["lr"], run["seed"])
+        groups.setdefault(key, []).append(run)
+    result = []
+    for members in groups.values():
+        size = pack_size(config, members[0]["model"])
+        result += [members[i : i + size] for i in range(0, len(members), size)]
+    return result
+
+
+class NoiseStudy:
+    """The study's runs and packs under one config, and the paths and specs the rules need."""
+
+    def __init__(self, config: dict) -> None:
+        self.config = config
+        self.study = config["noise"]
+        self.runs = runs(self.study["grid"])
+        self.packs = {run_key(pack[0]): pack for pack in packs(self.runs, config)}
+        self._leader = {run_key(run): pack[0] for pack in self.packs.values() for run in pack}
+        self._by_key = {run_key(run): run for run in self.runs}
+
+    def run(self, wildcards) -> dict:
+        """The run that a job's wildcards name."""
+        return self._by_key[wildcard_key(wildcards)]
+
+    def pack(self, wildcards) -> list[dict]:
+        """The runs of the pack that a training job (named by the pack's leader) trains."""
+        return self.packs[wildcard_key(wildcards)]
+
+    def dataset_path(self) -> str:
+        return DATASET.format(dataset=self.study["dataset"])
+
+    def source_paths(self, noise: str) -> list[str]:
+        """The prepared dataset that source noise draws its images from, if any."""
+        images = self.study["source"]["images"]
+        return [DATASET.format(dataset=images)] if noise == "source" and images != RANDOM_SOURCE else []
+
+    def dilution_options(self, noise: str) -> dict:
+        """Only the options of the plan's own noise kind, so changing one reruns only its plans."""
+        return dict(self.study[noise]) if noise in ("structured", "source") else {}
+
+    def plan_paths(self, pack: list[dict]) -> list[str]:
+        """The dilution plans a training job reads, one per run of its pack."""
+        return [PATHS["plan"].format(dataset=self.study["dataset"], **labels(run)) for run in pack]
+
+    def train_specs(self, pack: list[dict]) -> list[dict]:
+        """The run specs one training job trains: its pack's runs, in order."""
+        training = self.study["training"]
+        return [
+            dict(
+                name=run_name(run),
+                model=self.config["models"][run["model"]],
+                seed=run["seed"],
+                lr=run["lr"],
+                batch_size=run["batch_size"],
+                epochs=training["epochs"],
+                optimizer=training["optimizer"],
+                momentum=training["momentum"],
+                weight_decay=training["weight_decay"],
+                epoch_examples=training["epoch_examples"],
+                checkpoint_epochs=sorted(training["checkpoint_epochs"]),
+                factors=run,
+            )
+            for run in pack
+        ]
+
+    def metrics_paths(self) -> list[str]:
+        """Metric stores of every training job (one per pack, holding its runs along ``run``)."""
+        return [PATHS["metrics"].format(**labels(pack[0])) for pack in self.packs.values()]
+
+    def checkpoint_path(self, run: dict, epoch) -> str:
+        """The checkpoint file that holds ``run`` at ``epoch``: its pack's."""
+        return PATHS["checkpoint"].format(epoch=epoch, **labels(self._leader[run_key(run)]))
+
+
+def check(config: dict) -> None:
+    """The checks of the ``noise`` section that the schema cannot express."""
+    study = config["noise"]
+    dataset = study["dataset"]
+    size = train_size(config, dataset)
+    for b, block in enumerate(study["grid"]):
+        for i, name in enumerate(block["model"]):
+            check_model(config, f"noise.grid[{b}].model[{i}]", name, dataset)
+        for i, n_clean in enumerate(block["n_clean"]):
+            if n_clean > size:
+                raise ConfigError(
+                    f"config key noise.grid[{b}].n_clean[{i}]: {n_clean} exceeds the"
+                    f" {size} training examples of '{dataset}'"
+                )
+    training = study["training"]
+    for i, epoch in enumerate(training["checkpoint_epochs"]):
+        if epoch > training["epochs"]:
+            raise ConfigError(
+                f"config key noise.training.checkpoint_epochs[{i}]: epoch {epoch} is after"
+                f" the last epoch ({training['epochs']})"
+            )
+    sigma = study["structured"]["confusion_map"]
+    if sigma is not None and (len(sigma) != 10 or max(sigma) >= 10):
+        raise ConfigError(
+            "config key noise.structured.confusion_map: must give a class in 0..9 for each of the 10 classes"
+        )
+    source = study["source"]["images"]
+    if source == dataset:
+        raise ConfigError(
+            f"config key noise.source.images: the source must differ from the diluted dataset '{dataset}'"
+        )
+    if source != RANDOM_SOURCE and DATASETS[source].example_ndim != DATASETS[dataset].example_ndim:
+        raise ConfigError(
+            f"config key noise.source.images: '{source}' examples cannot be reshaped into"
+            f" '{dataset}' examples (1D vs 2D)"
+        )
+    grid_runs = runs(study["grid"])
+    for factor in PLOTTED_FACTORS:
+        value = study["plots"][factor]
+        if value is not None and value not in {run[factor] for run in grid_runs}:
+            raise ConfigError(f"config key noise.plots.{factor}: {value} is not in the grid")

@@ -1,0 +1,52 @@
+"""Paths shared by every study: prepared datasets, figures, and each job's log and benchmark files.
+
+Each study's own outputs are listed once, in its ``workflow`` module's ``PATHS``; a job's log and
+benchmark file are named after its rule and its main output, so that they are never written by hand.
+Zarr stores are named by their root metadata file, ``zarr.json``, so that Snakemake leaves no marker
+file inside the store (see :func:`deepstudy.store.store_root`).
+"""
+
+from __future__ import annotations
+
+DATASET = "results/datasets/{dataset}.zarr/zarr.json"
+#: Every figure is written in these formats, the first shown in the report.
+FIGURE_FORMATS = ("png", "pdf")
+_OUTPUT_SUFFIXES = (".zarr/zarr.json", ".pt", ".png", ".pdf")
+
+
+def number_label(value: float) -> str:
+    """A number as it appears in paths: 10 for 10 and 10.0, 0.05 for 0.05."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def labels(values: dict) -> dict[str, str]:
+    """Factor values as they appear in paths and wildcards: names as they are, numbers labelled."""
+    return {key: value if isinstance(value, str) else number_label(value) for key, value in values.items()}
+
+
+def _job_name(output: str) -> str:
+    """The part of an output path that names its job: without ``results/`` and the file suffix."""
+    name = output.removeprefix("results/")
+    for suffix in _OUTPUT_SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name
+
+
+def log_path(rule: str, output: str | None = None) -> str:
+    """The log file of the ``rule`` job that writes ``output`` (a path template of that rule, with
+    its wildcards); a rule of one job needs no output to tell its jobs apart."""
+    return f"results/logs/{rule}/{_job_name(output)}.log" if output else f"results/logs/{rule}.log"
+
+
+def benchmark_path(rule: str, output: str | None = None) -> str:
+    """The benchmark file (time and memory) of the ``rule`` job that writes ``output``."""
+    return (
+        f"results/benchmarks/{rule}/{_job_name(output)}.tsv" if output else f"results/benchmarks/{rule}.tsv"
+    )
+
+
+def figure_files(template: str, figure: str) -> list[str]:
+    """The files of one figure, one per format, from a study's figure path ``template`` (the
+    path without its extension)."""
+    return [f"{template.format(figure=figure)}.{ext}" for ext in FIGURE_FORMATS]

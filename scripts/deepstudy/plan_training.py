@@ -1,0 +1,152 @@
+"""A training job on label plans: several runs, each on its own plan, written as one metrics Dataset.
+
+A label plan (a dilution plan of the noise study, or a memorisation plan of the regions study)
+lists, per training example, the index of its image (``source_index``; into another pool of images
+where ``from_source``) and the label it is trained with (``label``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from deepstudy.checkpoints import checkpoint_payload, save_checkpoint
+from deepstudy.data import Tensors
+from deepstudy.jobs import add_factor_coords, remove_resume_files, resume_path, spec_from_run
+from deepstudy.packing import packable, train_packed
+from deepstudy.training import RunSpec, history_arrays, train_run
+
+
+def run_spec(run: dict) -> RunSpec:
+    """A :class:`RunSpec` from a run mapping of the workflow (extra keys such as factors ignored)."""
+    return spec_from_run(RunSpec, run, {"checkpoint_epochs": ()})
+
+
+def training_set(
+    plan: xr.Dataset, train_x: torch.Tensor, source_x: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images, per-example image index and labels of a plan, on ``train_x``'s device.
+
+    ``source_x`` holds the images that ``from_source`` examples index, shaped as ``train_x``'s.
+    Images are stored once (training split, then the source's images); the index refers into them,
+    so α = 100 costs an index, not a hundred copies of the data.
+    """
+    device = train_x.device
+    index = torch.from_numpy(plan["source_index"].values).to(device)
+    from_source = torch.from_numpy(plan["from_source"].values).to(device)
+    images = train_x
+    if bool(from_source.any()):
+        if source_x is None:
+            raise ValueError("this plan draws images from a source; pass source_x")
+        images = torch.cat([train_x, source_x.to(device)])
+        index = torch.where(from_source, index + len(train_x), index)
+    labels = torch.from_numpy(plan["label"].values).to(device)
+    return images, index, labels
+
+
+def _train_alone(specs, sets, data: Tensors, resume_dir: Path):
+    results, seconds = [], []
+    for spec, (images, index, labels) in zip(specs, sets, strict=True):
+        started = time.perf_counter()
+        results.append(
+            train_run(
+                spec,
+                images,
+                index,
+                labels,
+                data.test_x,
+                data.test_y,
+                data.num_classes,
+                resume_path=resume_path(resume_dir, spec.name),
+            )
+        )
+        seconds.append(time.perf_counter() - started)
+    return results, seconds
+
+
+def train_job(
+    runs: list[dict],
+    plans: list[xr.Dataset],
+    data: Tensors,
+    checkpoint_paths: list[str],
+    resume_dir: str | Path,
+    sources: list[torch.Tensor | None] | None = None,
+) -> xr.Dataset:
+    """Train ``runs``, each on its plan, and return their metrics along ``run``.
+
+    ``sources`` gives, per plan, the images its ``from_source`` examples index (see
+    :mod:`deepstudy.noise.sources`), or None. Runs that can share one process (equally shaped MLPs
+    on the same images, see :mod:`deepstudy.packing`) train packed; others one after another,
+    resumable from checkpoints in ``resume_dir`` (removed once the job has finished).
+    ``checkpoint_paths`` lists one file per checkpoint epoch, in increasing order, holding every
+    run of the job.
+    """
+    specs = [run_spec(run) for run in runs]
+    resume_dir = Path(resume_dir)
+    resume_dir.mkdir(parents=True, exist_ok=True)
+    sets = []
+    for plan, source in zip(plans, sources or [None] * len(plans), strict=True):
+        sets.append(training_set(plan, data.train_x, source))
+    shared_images = all(images is data.train_x for images, _, _ in sets)
+    if len(specs) > 1 and shared_images and packable(specs, [len(index) for _, index, _ in sets]):
+        started = time.perf_counter()
+        results = train_packed(
+            specs,
+            data.train_x,
+            [index for _, index, _ in sets],
+            [labels for _, _, labels in sets],
+            data.test_x,
+            data.test_y,
+            data.num_classes,
+        )
+        seconds = [(time.perf_counter() - started) / len(specs)] * len(specs)
+        print(f"trained {len(specs)} runs packed in one process")
+    else:
+        results, seconds = _train_alone(specs, sets, data, resume_dir)
+    histories = [history_arrays(result, spec.epochs) for spec, result in zip(specs, results, strict=True)]
+    curves = [h["accuracy_curve"] for h in histories]
+    losses = [h["train_loss"] for h in histories]
+    diverged = [result.diverged for result in results]
+    meta = {"input_shape": list(data.input_shape), "num_classes": data.num_classes}
+    epochs_kept = sorted(specs[0].checkpoint_epochs)
+    if any(sorted(spec.checkpoint_epochs) != epochs_kept for spec in specs):
+        raise ValueError("all runs of a job must keep the same checkpoint epochs")
+    for path, epoch in zip(checkpoint_paths, epochs_kept, strict=True):
+        payloads = [
+            checkpoint_payload(
+                result.checkpoints.get(epoch, result.final_state),
+                spec,
+                epoch,
+                {**meta, "diverged": result.diverged},
+            )
+            for spec, result in zip(specs, results, strict=True)
+        ]
+        save_checkpoint(path, payloads, epoch)
+    epochs = specs[0].epochs
+    if any(spec.epochs != epochs for spec in specs):
+        raise ValueError("all runs of a job must train for the same number of epochs")
+    metrics = xr.Dataset(
+        {
+            "accuracy_curve": (("run", "epoch"), np.stack(curves)),
+            "train_loss": (("run", "epoch"), np.stack(losses)),
+            "diverged": ("run", np.asarray(diverged, dtype=bool)),
+            "train_seconds": ("run", np.asarray(seconds)),
+        },
+        coords={"run": [spec.name for spec in specs], "epoch": np.arange(1, epochs + 1)},
+        attrs={"num_classes": data.num_classes},
+    )
+    add_factor_coords(metrics, runs)
+    metrics["accuracy_curve"].attrs.update(
+        units="fraction", description="clean test accuracy after each epoch"
+    )
+    metrics["train_loss"].attrs.update(
+        units="nats", description="mean cross-entropy over the epoch's batches"
+    )
+    metrics["diverged"].attrs["description"] = "the training loss turned NaN or infinite"
+    metrics["train_seconds"].attrs["units"] = "s"
+    remove_resume_files(resume_dir, specs)
+    return metrics

@@ -1,0 +1,327 @@
+"""Exact linear regions of ReLU networks along lines: breakpoints and region counts per segment.
+
+Every exact method works layer by layer on pieces of the input set on which every earlier neuron
+keeps its sign (see :mod:`deepstudy.regions.layers`): along a segment, the next layer's
+pre-activations are affine between consecutive breakpoints, so where each of them crosses zero is
+computed exactly (in float64), and the segment is split there. Segments are batched. On the CPU the
+bookkeeping runs in compiled kernels (:mod:`deepstudy.regions.kernels`), on other devices in tensor
+operations; both place the same breakpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from deepstudy.regions.layers import DTYPE, apply_affine, float64_copy, hidden_blocks
+
+# 1D: lines
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Breakpoints1D:
+    """Every point where a hidden neuron changes sign along each segment, and where it happens.
+
+    ``segment[i]``, ``t[i]`` (0 < t < 1) and ``layer[i]`` (0-based hidden layer) describe breakpoint
+    i; they are sorted by segment, then by position.
+    """
+
+    segment: torch.Tensor
+    t: torch.Tensor
+    layer: torch.Tensor
+
+
+def _default_chunk(device: torch.device) -> int:
+    """Segments processed together: a few dozen keep a CPU's working set in cache."""
+    return 32 if device.type == "cpu" else 4096
+
+
+@dataclass
+class _Points1D:
+    """A chunk's points after the walk, sorted along the segments (segment after segment): each
+    point's segment, place ``t`` on it (0 start, 1 end) and the hidden layer whose neuron changes
+    sign there (-1 for the segments' ends); with ``last_counts``, the last hidden layer's sign
+    changes per segment, counted instead of placed."""
+
+    segment: torch.Tensor
+    t: torch.Tensor
+    layer: torch.Tensor
+    last_counts: torch.Tensor | None = None
+
+    @classmethod
+    def segment_ends(cls, n: int, device: torch.device) -> _Points1D:
+        index = torch.arange(2 * n, device=device)
+        return cls(index // 2, (index % 2).to(DTYPE), torch.full_like(index, -1))
+
+
+def _dense_linear(block: list[nn.Module]) -> nn.Linear | None:
+    """The Linear layer of a block that is just one (optionally after Flatten), else None."""
+    layers = [layer for layer in block if not isinstance(layer, nn.Flatten)]
+    return layers[0] if len(layers) == 1 and isinstance(layers[0], nn.Linear) else None
+
+
+# The walk with tensor operations (any device) --------------------------------------------------
+
+
+@dataclass
+class _Walk:
+    """The points of a chunk of segments during the tensor walk.
+
+    Points are stored in the order they were made (rows never move); ``order`` lists them sorted
+    along the segments, and ``ends[s]`` is the sorted position of segment s's last point.
+    """
+
+    points: _Points1D
+    order: torch.Tensor
+    ends: torch.Tensor
+
+    def sign_changes(self, z: torch.Tensor) -> torch.Tensor:
+        """(interval, neuron) → whether ``z`` changes sign bit between consecutive points of a
+        segment; interval i lies between sorted points i and i + 1."""
+        negative = torch.signbit(z).index_select(0, self.order)
+        changes = negative[:-1] ^ negative[1:]
+        changes[self.ends[:-1]] = False  # from one segment's end to the next one's start
+        return changes
+
+    def sorted(self, last_counts: torch.Tensor | None) -> _Points1D:
+        p, order = self.points, self.order
+        return _Points1D(p.segment[order], p.t[order], p.layer[order], last_counts)
+
+
+@dataclass
+class _Crossings:
+    """Sign changes inside intervals: the interval (sorted position), the neuron, the two
+    neighbouring points (creation order), and where in the interval the neuron's values (strictly
+    opposite at its ends) cross zero: ``weight`` 0 at the left point, 1 at the right."""
+
+    position: torch.Tensor
+    neuron: torch.Tensor
+    left: torch.Tensor
+    right: torch.Tensor
+    weight: torch.Tensor
+
+    @classmethod
+    def of(cls, z: torch.Tensor, walk: _Walk, changes: torch.Tensor) -> _Crossings:
+        width = z.shape[1]
+        flat = torch.nonzero(changes.view(-1)).squeeze(1)
+        position = flat // width
+        neuron = flat - position * width
+        left = walk.order.index_select(0, position)
+        right = walk.order.index_select(0, position + 1)
+        values = z.view(-1)
+        found = [position, neuron, left, right]
+        at_left = values.index_select(0, left * width + neuron)
+        at_right = values.index_select(0, right * width + neuron)
+        nonzero = (at_left != 0) & (at_right != 0)  # a zero at a point is no crossing inside
+        if not bool(nonzero.all()):
+            found, at_left, at_right = [v[nonzero] for v in found], at_left[nonzero], at_right[nonzero]
+        return cls(*found, at_left / (at_left - at_right))
+
+    def take(self, index: torch.Tensor) -> _Crossings:
+        return _Crossings(*(getattr(self, f.name)[index] for f in fields(self)))
+
+
+def _crossing_counts(z: torch.Tensor, walk: _Walk, segments: int) -> torch.Tensor:
+    """Number of sign changes of ``z`` inside each segment's intervals, without locating them."""
+    changes = walk.sign_changes(z)
+    segment = walk.points.segment
+    if torch.count_nonzero(z) < z.numel():  # rare: exact zeros need the per-crossing test
+        left = _Crossings.of(z, walk, changes).left
+        return torch.bincount(segment.index_select(0, left), minlength=segments)
+    per_interval = torch.count_nonzero(changes, dim=1)
+    return torch.zeros(segments, dtype=torch.long, device=z.device).index_add_(
+        0, segment.index_select(0, walk.order[:-1]), per_interval
+    )
+
+
+def _insert(walk: _Walk, crossings: _Crossings, depth: int) -> _Walk:
+    """``walk`` with a new point at each crossing (sorted by interval, then place in it), made in
+    that order after the existing points."""
+    size, added = len(walk.order), len(crossings.position)
+    device, position, p = walk.order.device, crossings.position, walk.points
+    old = torch.arange(size, device=device)
+    order = walk.order.new_empty(size + added)
+    order[old + torch.searchsorted(position, old)] = walk.order
+    order[position + torch.arange(1, added + 1, device=device)] = torch.arange(
+        size, size + added, device=device
+    )
+    t = torch.lerp(p.t[crossings.left], p.t[crossings.right], crossings.weight)
+    points = _Points1D(
+        torch.cat([p.segment, p.segment.index_select(0, crossings.left)]),
+        torch.cat([p.t, t]),
+        torch.cat([p.layer, torch.full((added,), depth, dtype=torch.long, device=device)]),
+    )
+    return _Walk(points, order, walk.ends + torch.searchsorted(position, walk.ends))
+
+
+def _rectified(z: torch.Tensor, crossings: _Crossings) -> torch.Tensor:
+    """relu of the layer at the old points, then at the new ones (creation order).
+
+    Between two consecutive points z is affine, so at a new point it is the linear interpolation
+    of its neighbours' values, with the crossing neuron exactly zero.
+    """
+    size, width, added = len(z), z.shape[1], len(crossings.position)
+    out = z.new_empty((size + added, width))
+    torch.clamp(z, min=0, out=out[:size])
+    new = out[size:]
+    left, right = z.index_select(0, crossings.left), z.index_select(0, crossings.right)
+    torch.lerp(left, right, crossings.weight[:, None], out=new)
+    new.view(-1).index_fill_(0, torch.arange(added, device=z.device) * width + crossings.neuron, 0.0)
+    new.clamp_(min=0)
+    return out
+
+
+def _walk_1d_tensor(
+    net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_points: bool
+) -> _Points1D:
+    """The walk with tensor operations, on any device. Points are stored in the order they were
+    made, so no rows are moved, with a permutation that sorts them along the segments."""
+    blocks = hidden_blocks(net)
+    n, device = len(start), start.device
+    points = _Points1D.segment_ends(n, device)
+    walk = _Walk(points, torch.arange(2 * n, device=device), torch.arange(1, 2 * n, 2, device=device))
+    z = apply_affine(blocks[0], [torch.stack([start.to(DTYPE), end.to(DTYPE)], dim=1).flatten(0, 1)])[0]
+    for depth in range(len(blocks)):
+        shape = z.shape[1:]
+        z = z.flatten(1)
+        last = depth == len(blocks) - 1
+        if last and not last_layer_points:
+            return walk.sorted(_crossing_counts(z, walk, n))
+        crossings = _Crossings.of(z, walk, walk.sign_changes(z))
+        crossings = crossings.take(torch.argsort(crossings.position.to(DTYPE) + crossings.weight))
+        if not last:
+            z = apply_affine(blocks[depth + 1], [_rectified(z, crossings).view(-1, *shape)])[0]
+        walk = _insert(walk, crossings, depth)
+    return walk.sorted(None)
+
+
+# The walk with compiled kernels (CPU) ----------------------------------------------------------
+
+_MERGE_BLOCKS = 16  # ranges of intervals the merge kernel spreads over its threads
+
+
+def _walk_1d_compiled(
+    net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_points: bool
+) -> _Points1D:
+    """The walk on the CPU with the compiled kernels of :mod:`deepstudy.regions.kernels`: points
+    stay sorted along the segments, each layer's new points written between their neighbours, and
+    where the next layer is dense its values at the new points come by interpolation, not by a
+    matrix product (see ``kernels.merge``)."""
+    from deepstudy.regions import kernels  # compiled on first use, then cached
+
+    blocks = hidden_blocks(net)
+    kernels.use_threads(torch.get_num_threads())
+    n = len(start)
+    ends = _Points1D.segment_ends(n, start.device)
+    t, segment, layer = ends.t.numpy(), ends.segment.numpy(), ends.layer.numpy()
+    z = apply_affine(blocks[0], [torch.stack([start.to(DTYPE), end.to(DTYPE)], dim=1).flatten(0, 1)])[0]
+    last_counts = None
+    for depth in range(len(blocks)):
+        shape = z.shape[1:]
+        values = z.flatten(1).contiguous().numpy()
+        counts = kernels.interval_crossings(values, segment)
+        last = depth == len(blocks) - 1
+        if last and not last_layer_points:
+            last_counts = torch.from_numpy(kernels.per_segment(counts, segment, n))
+            break
+        linear = None if last else _dense_linear(blocks[depth + 1])
+        rectify = not last and linear is None
+        rectified, t, segment, layer, *crossings = kernels.split(
+            values, t, segment, layer, counts, depth, rectify
+        )
+        if rectify:  # the next layer is not dense: evaluate it at every point
+            z = apply_affine(blocks[depth + 1], [torch.from_numpy(rectified).view(-1, *shape)])[0]
+        elif not last:  # at the old points only; the new ones follow by interpolation
+            y = apply_affine(blocks[depth + 1], [torch.relu(z)])[0].contiguous().numpy()
+            columns = linear.weight.detach().T.contiguous().numpy()
+            bias = np.zeros(len(y[0])) if linear.bias is None else linear.bias.detach().numpy()
+            z = torch.from_numpy(kernels.merge(y, values, *crossings, columns, bias, _MERGE_BLOCKS))
+    return _Points1D(torch.from_numpy(segment), torch.from_numpy(t), torch.from_numpy(layer), last_counts)
+
+
+# The public functions --------------------------------------------------------------------------
+
+
+def _walks(
+    net: nn.Module,
+    start: torch.Tensor,
+    end: torch.Tensor,
+    chunk: int | None,
+    last_layer_points: bool,
+    compiled: bool | None,
+) -> Iterator[tuple[int, _Points1D]]:
+    """Each chunk's first segment and its walk, with the compiled kernels on the CPU unless
+    ``compiled`` says otherwise."""
+    if start.shape != end.shape:
+        raise ValueError(f"start {tuple(start.shape)} and end {tuple(end.shape)} differ in shape")
+    start, end, device = start.detach(), end.detach(), start.device
+    if compiled and device.type != "cpu":
+        raise ValueError(f"the compiled region kernels run on the CPU, not on {device}")
+    walk = _walk_1d_compiled if (device.type == "cpu" if compiled is None else compiled) else _walk_1d_tensor
+    chunk = chunk or _default_chunk(device)
+    net = float64_copy(net, device)
+    has_hidden = bool(hidden_blocks(net))
+    for first in range(0, len(start), chunk):
+        a, b = start[first : first + chunk], end[first : first + chunk]
+        if has_hidden:
+            yield first, walk(net, a, b, last_layer_points)
+        else:  # an affine network: one region
+            none = None if last_layer_points else torch.zeros(len(a), dtype=torch.long, device=device)
+            yield first, replace(_Points1D.segment_ends(len(a), device), last_counts=none)
+
+
+@torch.no_grad()
+def breakpoints_1d(
+    net: nn.Module,
+    start: torch.Tensor,
+    end: torch.Tensor,
+    chunk: int | None = None,
+    compiled: bool | None = None,
+) -> Breakpoints1D:
+    """Exact breakpoints of the segments ``start[i]`` → ``end[i]`` (each (n, *input_shape)).
+
+    The network is continuous, so each layer's input is known by its values at the points where
+    earlier neurons change sign (and the segment's ends), and is affine in between. A layer's
+    pre-activations are computed at those points (float64); a neuron changes sign between two
+    consecutive points exactly where the linear interpolation of its values crosses zero, and there
+    a new point is inserted. Segments are processed ``chunk`` at a time, all of a chunk's points
+    batched together. On the CPU compiled kernels do the bookkeeping (``compiled=False``: tensor
+    operations, as on other devices; both give the same points).
+    """
+    segment, t, layer = [], [], []
+    for first, points in _walks(net, start, end, chunk, True, compiled):
+        inner = points.layer >= 0
+        segment.append(points.segment[inner] + first)
+        t.append(points.t[inner])
+        layer.append(points.layer[inner])
+    if not segment:
+        empty = torch.zeros(0, dtype=torch.long, device=start.device)
+        return Breakpoints1D(empty, empty.to(DTYPE), empty)
+    return Breakpoints1D(torch.cat(segment), torch.cat(t), torch.cat(layer))
+
+
+@torch.no_grad()
+def count_regions_1d(
+    net: nn.Module,
+    start: torch.Tensor,
+    end: torch.Tensor,
+    chunk: int | None = None,
+    compiled: bool | None = None,
+) -> torch.Tensor:
+    """Exact number of activation regions each segment ``start[i]`` → ``end[i]`` crosses.
+
+    The count is the number of breakpoints (points where some hidden neuron changes sign) plus one,
+    computed as in :func:`breakpoints_1d` but only counting the last hidden layer's breakpoints.
+    Returns an int64 tensor of shape (n,).
+    """
+    counts = []
+    for _, points in _walks(net, start, end, chunk, False, compiled):
+        segments = len(points.last_counts)
+        inner = torch.bincount(points.segment[points.layer >= 0], minlength=segments)
+        counts.append(inner + points.last_counts + 1)
+    return torch.cat(counts) if counts else torch.zeros(0, dtype=torch.long, device=start.device)

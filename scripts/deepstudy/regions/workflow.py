@@ -1,0 +1,183 @@
+"""The regions study's workflow: its networks, the noise runs it analyses, paths and figures.
+
+Torch-free: the Snakefile imports it to plan jobs. Fresh networks are MLPs named by
+:data:`FACTORS` (depth, hidden neurons in all, init, seed), analysed at initialisation and, trained
+to memorise random labels, at each memorisation checkpoint. Trained networks are runs of the
+label-noise study, chosen by ``regions.trained`` and read from that study's checkpoints, which the
+rules take from the noise study's workflow.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from deepstudy.checks import ConfigError
+from deepstudy.paths import labels
+
+#: A fresh network's factors, in the order of the config's product and of its path.
+FACTORS = ("depth", "neurons", "init", "seed")
+
+_NETWORK = "depth{depth}_neurons{neurons}_{init}/seed{seed}"
+_NOISE_RUN = "{model}/{noise}/alpha{alpha}_nclean{n_clean}_bs{batch_size}_lr{lr}/seed{seed}"
+PATHS = {
+    "init": f"results/regions/init/{_NETWORK}.zarr/zarr.json",
+    "trained": f"results/regions/trained/{_NOISE_RUN}/epoch{{epoch}}.zarr/zarr.json",
+    "random_labels": "results/regions/memorise/plans/{dataset}/n{n_examples}_seed{seed}.zarr/zarr.json",
+    "memorise_metrics": f"results/regions/memorise/{_NETWORK}/metrics.zarr/zarr.json",
+    "memorise_checkpoint": f"results/regions/memorise/{_NETWORK}/epoch{{epoch}}.pt",
+    "memorised": f"results/regions/memorised/{_NETWORK}/epoch{{epoch}}.zarr/zarr.json",
+    "partition": "results/regions/partition.zarr/zarr.json",
+    "init_summary": "results/regions/init.zarr/zarr.json",
+    "trained_summary": "results/regions/trained.zarr/zarr.json",
+    "memorised_summary": "results/regions/memorised.zarr/zarr.json",
+    "figure": "results/figures/regions/{figure}",
+}
+#: The kinds of analysed network, each collected into its own summary store.
+KINDS = ("init", "trained", "memorised")
+FIGURES = (
+    "regions_per_length",
+    "regions_through_training",
+    "distance_to_boundary",
+    "patterns_2d",
+    "partition",
+)
+#: The section of the report that holds the figures.
+REPORT_CATEGORY = "Linear regions"
+#: The options that every analysis of a network depends on, besides the network itself.
+PROBE_OPTIONS = ("probes", "margin", "grid_resolution", "max_polygons")
+
+
+def init_networks(config: dict) -> list[dict]:
+    """Fresh networks of the study: depth × total neurons × init × seed."""
+    study = config["regions"]["init"]
+    return [
+        dict(zip(FACTORS, values, strict=True)) for values in itertools.product(*(study[f] for f in FACTORS))
+    ]
+
+
+def memorise_networks(config: dict) -> list[dict]:
+    """The fresh networks' architectures, trained to memorise random labels (one per memorise seed)."""
+    study = config["regions"]
+    return [
+        dict(zip(FACTORS, values, strict=True))
+        for values in itertools.product(
+            study["init"]["depth"], study["init"]["neurons"], study["init"]["init"], study["memorise"]["seed"]
+        )
+    ]
+
+
+def width(depth: int, neurons: int) -> int:
+    """Neurons per hidden layer of an MLP of ``neurons`` in all, split evenly over ``depth`` layers."""
+    if neurons % depth:
+        raise ValueError(f"{neurons} neurons do not split evenly over {depth} layers")
+    return neurons // depth
+
+
+def selects(selector: dict, run: dict) -> bool:
+    """Whether ``regions.trained`` (factor -> values) selects a run of the noise grid."""
+    return all(run[factor] in values for factor, values in selector.items())
+
+
+def trained_runs(noise_runs: list[dict], config: dict) -> list[dict]:
+    """The runs of the label-noise grid whose checkpoints the study analyses."""
+    return [run for run in noise_runs if selects(config["regions"]["trained"], run)]
+
+
+def first_and_last(epochs: list[int]) -> tuple[int, int]:
+    """The first and the last of some checkpoint epochs."""
+    return min(epochs), max(epochs)
+
+
+def probe_options(config: dict) -> dict:
+    """What the analysis of one network depends on, besides the network itself."""
+    return {key: config["regions"][key] for key in PROBE_OPTIONS}
+
+
+def init_paths(config: dict) -> list[str]:
+    return [PATHS["init"].format(**labels(network)) for network in init_networks(config)]
+
+
+def trained_paths(noise_runs: list[dict], config: dict) -> list[str]:
+    epochs = config["noise"]["training"]["checkpoint_epochs"]
+    return [
+        PATHS["trained"].format(epoch=epoch, **labels(run))
+        for run in trained_runs(noise_runs, config)
+        for epoch in epochs
+    ]
+
+
+def memorised_paths(config: dict) -> list[str]:
+    epochs = config["regions"]["memorise"]["checkpoint_epochs"]
+    return [
+        PATHS["memorised"].format(epoch=epoch, **labels(network))
+        for network in memorise_networks(config)
+        for epoch in epochs
+    ]
+
+
+def random_labels_path(config: dict, seed) -> str:
+    """The memorisation plan of the networks of one seed."""
+    study = config["regions"]
+    return PATHS["random_labels"].format(
+        dataset=study["dataset"], n_examples=study["memorise"]["n_examples"], seed=seed
+    )
+
+
+def memorise_specs(config: dict, wildcards) -> list[dict]:
+    """The run spec of one memorisation training, as a list (training jobs take lists of runs)."""
+    options = config["regions"]["memorise"]
+    depth, neurons, seed = int(wildcards.depth), int(wildcards.neurons), int(wildcards.seed)
+    return [
+        dict(
+            name=f"memorise_depth{depth}_neurons{neurons}_{wildcards.init}_seed{seed}",
+            model={
+                "architecture": "mlp",
+                "depth": depth,
+                "width": width(depth, neurons),
+                "init": wildcards.init,
+            },
+            seed=seed,
+            lr=options["lr"],
+            batch_size=options["batch_size"],
+            epochs=options["epochs"],
+            optimizer="sgd",
+            momentum=options["momentum"],
+            weight_decay=0.0,
+            epoch_examples=options["epoch_examples"],
+            checkpoint_epochs=sorted(options["checkpoint_epochs"]),
+            factors={"depth": depth, "neurons": neurons, "init": wildcards.init, "seed": seed},
+        )
+    ]
+
+
+def summary_paths() -> list[str]:
+    return [PATHS[f"{kind}_summary"] for kind in KINDS]
+
+
+def check(config: dict) -> None:
+    """The checks of the ``regions`` section that the schema cannot express."""
+    study = config["regions"]
+    for i, depth in enumerate(study["init"]["depth"]):
+        for j, neurons in enumerate(study["init"]["neurons"]):
+            if neurons % depth:
+                raise ConfigError(
+                    f"config key regions.init.neurons[{j}]: {neurons} neurons do not split evenly over"
+                    f" depth {depth} (regions.init.depth[{i}])"
+                )
+    if "noise" not in config["studies"]:
+        raise ConfigError("config key studies: regions needs the noise study, whose checkpoints it analyses")
+    if study["dataset"] != config["noise"]["dataset"]:
+        raise ConfigError(
+            f"config key regions.dataset: '{study['dataset']}' differs from noise.dataset"
+            f" '{config['noise']['dataset']}', on which the analysed checkpoints were trained"
+        )
+    # a block selects a run if, for every selected factor, it sweeps one of the selected values
+    selected = [
+        block
+        for block in config["noise"]["grid"]
+        if all(set(block[factor]) & set(values) for factor, values in study["trained"].items())
+    ]
+    if not selected:
+        raise ConfigError("config key regions.trained: selects no run of noise.grid")
+    if not config["noise"]["training"]["checkpoint_epochs"]:
+        raise ConfigError("config key noise.training.checkpoint_epochs: the regions study needs checkpoints")

@@ -1,0 +1,20 @@
+"""Rule memorise: train a fresh network on random labels; metrics to Zarr, checkpoints to .pt."""
+
+from deepstudy import data, plan_training, store
+from deepstudy.gpus import training_slot
+from deepstudy.runner import rule_log
+
+snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
+
+gpus = snakemake.resources.get("gpu", 0), snakemake.config.get("gpus", "auto")
+with rule_log(snakemake.log[0]), training_slot(*gpus, snakemake.params.device, snakemake.threads) as device:
+    tensors = data.Tensors(store.open_store(snakemake.input.dataset), device)
+    metrics = plan_training.train_job(
+        snakemake.params.runs,
+        [store.open_store(path) for path in snakemake.input.plans],
+        tensors,
+        list(snakemake.output.checkpoints),
+        resume_dir=store.store_root(snakemake.output.metrics).parent,
+    )
+    metrics.attrs["device"] = str(device)
+    store.write_store(metrics, snakemake.output.metrics, snakemake.config)
