@@ -20,25 +20,15 @@ from deepstudy.datasets import TORCHVISION_DATASETS
 from deepstudy.errors import StudyInputError
 
 #: The files each torchvision dataset needs, relative to the data root, for the error message.
+_IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 _EXPECTED_FILES = {
-    "mnist": [
-        f"MNIST/raw/{name}"
-        for name in (
-            "train-images-idx3-ubyte",
-            "train-labels-idx1-ubyte",
-            "t10k-images-idx3-ubyte",
-            "t10k-labels-idx1-ubyte",
-        )
-    ],
-    "fashion_mnist": [
-        f"FashionMNIST/raw/{name}"
-        for name in (
-            "train-images-idx3-ubyte",
-            "train-labels-idx1-ubyte",
-            "t10k-images-idx3-ubyte",
-            "t10k-labels-idx1-ubyte",
-        )
-    ],
+    "mnist": [f"MNIST/raw/{name}" for name in _IDX_FILES],
+    "fashion_mnist": [f"FashionMNIST/raw/{name}" for name in _IDX_FILES],
     "cifar10": [
         f"cifar-10-batches-py/{name}"
         for name in (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")

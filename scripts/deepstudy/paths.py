@@ -46,6 +46,11 @@ def benchmark_path(rule: str, output: str | None = None) -> str:
     )
 
 
+def figure_path(folder: str) -> str:
+    """A study's figure path template (``{figure}`` left to fill in, no extension), in ``folder``."""
+    return f"results/figures/{folder}/{{figure}}"
+
+
 def figure_files(template: str, figure: str) -> list[str]:
     """The files of one figure, one per format, from a study's figure path ``template`` (the
     path without its extension)."""

@@ -25,6 +25,8 @@ from deepstudy.jobs import fingerprint
 from deepstudy.models import build_model
 
 OPTIMIZERS = ("sgd", "adam")
+#: Where training may run: ``auto`` picks CUDA when torch sees a GPU.
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ def training_device(requested: str, threads: int) -> torch.device:
 
 def pick_device(requested: str = "auto") -> torch.device:
     """``cuda`` when asked for or when ``auto`` finds a GPU, else ``cpu``."""
+    if requested not in DEVICES:
+        raise ValueError(f"unknown device '{requested}', expected one of {DEVICES}")
     if requested == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' was requested but torch sees no GPU")
     if requested == "auto":

@@ -7,7 +7,9 @@ import copy
 import pytest
 from conftest import validate_study as validate
 from deepstudy.config import ConfigError
+from deepstudy.noise.workflow import FACTORS as FACTOR_NAMES
 from deepstudy.noise.workflow import packs, runs
+from deepstudy.paths import labels
 
 
 def test_runs_are_the_union_of_the_grid_blocks(config, schema):
@@ -56,3 +58,73 @@ def test_packs_group_runs_that_differ_only_in_lr_and_seed(config, schema):
     config["noise"]["training"]["pack"] = 0
     with pytest.raises(ConfigError, match="config key noise.training.pack:"):
         validate(config, schema)
+
+
+class Wildcards(dict):
+    """Snakemake's wildcards: a mapping whose values are also attributes."""
+
+    __getattr__ = dict.__getitem__
+
+
+def test_a_pack_is_named_by_its_leader_and_holds_its_members(config, schema):
+    from deepstudy.noise.workflow import PATHS, NoiseStudy, run_key, run_name
+
+    config["noise"]["training"]["pack"] = 4
+    config["noise"]["grid"] = [
+        dict(config["noise"]["grid"][0], noise=["uniform"], lr=[0.01, 0.05], seed=[0, 1])
+    ]
+    validate(config, schema)
+    study = NoiseStudy(config)
+    assert len(study.runs) == 8 and len(study.packs) == 2  # two α values, each a pack of lr x seed
+    leader = study.runs[0]
+    wildcards = Wildcards(zip(FACTOR_NAMES, run_key(leader), strict=True))
+    pack = study.pack(wildcards)
+    assert pack[0] == leader and len(pack) == 4 and {r["alpha"] for r in pack} == {leader["alpha"]}
+    specs = study.train_specs(pack)
+    assert [s["name"] for s in specs] == [run_name(r) for r in pack]
+    assert all(s["checkpoint_epochs"] == [0, 2] for s in specs)
+    assert all(s["epoch_examples"] == 256 and s["model"] == config["models"]["mlp"] for s in specs)
+    # every member's checkpoint is its pack's file, named by the leader's factors
+    leader_file = PATHS["checkpoint"].format(epoch=2, **labels(leader))
+    assert {study.checkpoint_path(run, 2) for run in pack} == {leader_file}
+    assert study.metrics_paths()[0] == PATHS["metrics"].format(**labels(leader))
+    assert len(study.metrics_paths()) == 2
+    # one plan per member: plans depend on α, clean-set size and seed, not on the learning rate
+    assert len(set(study.plan_paths(pack))) == 2
+
+
+def test_names_and_labels_of_runs():
+    from deepstudy.noise.workflow import run_key, run_name
+
+    run = {
+        "model": "mlp",
+        "noise": "uniform",
+        "alpha": 2.0,
+        "n_clean": 100,
+        "batch_size": 64,
+        "lr": 0.05,
+        "seed": 0,
+    }
+    assert run_key(run) == ("mlp", "uniform", "2", "100", "64", "0.05", "0")
+    assert run_name(run) == "modelmlp_noiseuniform_alpha2_n_clean100_batch_size64_lr0.05_seed0"
+    assert run_key(run) == run_key({**run, "alpha": 2})  # 2 and 2.0 are one run
+
+
+def test_only_source_noise_reads_a_source_dataset_and_only_its_kind_options(config, schema):
+    from deepstudy.noise.workflow import NoiseStudy
+
+    validate(config, schema)  # random source images: no dataset to read
+    study = NoiseStudy(config)
+    assert study.source_paths("source") == [] and study.source_paths("uniform") == []
+    study.study["source"]["images"] = "fashion_mnist"
+    assert study.source_paths("source") == ["results/datasets/fashion_mnist.zarr/zarr.json"]
+    assert study.source_paths("structured") == []
+    assert study.dilution_options("uniform") == {}
+    assert study.dilution_options("structured") == config["noise"]["structured"]
+
+
+def test_the_plot_module_draws_exactly_the_listed_figures():
+    from deepstudy.noise import plots
+    from deepstudy.noise.workflow import FIGURES
+
+    assert tuple(plots.FIGURES) == FIGURES

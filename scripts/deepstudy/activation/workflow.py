@@ -7,10 +7,12 @@ figures are drawn beside the regions figures.
 
 from __future__ import annotations
 
+from deepstudy.paths import figure_path
+
 PATHS = {
     "activation": "results/regions/activation_length.zarr/zarr.json",
     "trainability": "results/regions/trainability.zarr/zarr.json",
-    "figure": "results/figures/regions/{figure}",
+    "figure": figure_path("regions"),  # drawn beside the regions figures
 }
 FIGURES = ("activation_length", "trainability")
 #: The section of the report that holds the figures.

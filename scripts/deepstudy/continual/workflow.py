@@ -12,7 +12,7 @@ import itertools
 
 from deepstudy.checks import ConfigError, check_model
 from deepstudy.continual.catalogue import REPLAY_STRATEGIES
-from deepstudy.paths import DATASET
+from deepstudy.paths import DATASET, figure_path
 
 #: A run's factors: the summary's dimensions, in order.
 FACTORS = ("stream", "strategy", "buffer_size", "seed")
@@ -29,7 +29,7 @@ PATHS = {
     "stream": "results/continual/streams/{dataset}/{stream}_seed{seed}.zarr/zarr.json",
     "metrics": "results/continual/runs/{stream}/{strategy}/buffer{buffer}/seed{seed}/metrics.zarr/zarr.json",
     "summary": "results/continual/summary.zarr/zarr.json",
-    "figure": "results/figures/continual/{figure}",
+    "figure": figure_path("continual"),
 }
 FIGURES = ("along_stream", "accuracy_matrix", "buffer_size")
 #: The section of the report that holds the figures.

@@ -14,7 +14,7 @@ import itertools
 
 from deepstudy.checks import ConfigError, check_model
 from deepstudy.datasets import DATASETS, train_size
-from deepstudy.paths import DATASET, labels
+from deepstudy.paths import DATASET, figure_path, labels
 
 #: A run's factors, in the order of the grid blocks' product, of run names and of wildcards.
 FACTORS = ("model", "noise", "alpha", "n_clean", "batch_size", "lr", "seed")
@@ -32,7 +32,7 @@ PATHS = {
     "metrics": f"results/noise/runs/{_RUN}/metrics.zarr/zarr.json",
     "checkpoint": f"results/noise/runs/{_RUN}/epoch{{epoch}}.pt",
     "summary": "results/noise/summary.zarr/zarr.json",
-    "figure": "results/figures/noise/{figure}",
+    "figure": figure_path("noise"),
 }
 FIGURES = ("accuracy_vs_alpha", "batch_size", "clean_needed")
 #: The section of the report that holds the figures.

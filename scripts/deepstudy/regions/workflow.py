@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 
 from deepstudy.checks import ConfigError
-from deepstudy.paths import labels
+from deepstudy.paths import figure_path, labels
 
 #: A fresh network's factors, in the order of the config's product and of its path.
 FACTORS = ("depth", "neurons", "init", "seed")
@@ -30,7 +30,7 @@ PATHS = {
     "init_summary": "results/regions/init.zarr/zarr.json",
     "trained_summary": "results/regions/trained.zarr/zarr.json",
     "memorised_summary": "results/regions/memorised.zarr/zarr.json",
-    "figure": "results/figures/regions/{figure}",
+    "figure": figure_path("regions"),
 }
 #: The kinds of analysed network, each collected into its own summary store.
 KINDS = ("init", "trained", "memorised")
