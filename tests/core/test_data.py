@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from deepstudy import data, store
+from deepstudy.datasets import DATASETS
 
 
 def write_idx_images(path: Path, images: np.ndarray) -> None:
@@ -99,6 +100,7 @@ def test_idx_loaders_read_real_format(tmp_path, name, folder):
     np.testing.assert_array_equal(ds["test_x"].values[:, 0], arrays["t10k"][0])
     np.testing.assert_array_equal(ds["test_y"].values, arrays["t10k"][1])
     assert ds.attrs["num_classes"] == 10 and ds.attrs["input_shape"] == [1, 28, 28]
+    assert tuple(ds.attrs["input_shape"]) == DATASETS[name].input_shape  # the table the workflow plans by
 
 
 def test_cifar10_loader_reads_pickle_batches(tmp_path):
@@ -112,6 +114,8 @@ def test_cifar10_loader_reads_pickle_batches(tmp_path):
     test_rows, test_labels = batches["test_batch"]
     np.testing.assert_array_equal(ds["test_x"].values, test_rows.reshape(4, 3, 32, 32))
     assert ds.attrs["class_names"][0] == "airplane"
+    assert tuple(ds.attrs["input_shape"]) == DATASETS["cifar10"].input_shape
+    assert ds.attrs["num_classes"] == DATASETS["cifar10"].num_classes
 
 
 def test_missing_files_without_download_name_the_path(tmp_path):
@@ -176,3 +180,4 @@ def test_tensors_are_standardised_on_the_training_split(mnist1d_small):
     assert abs(float(tensors.train_x.mean())) < 1e-4
     assert abs(float(tensors.train_x.std()) - 1) < 1e-2
     assert tensors.num_classes == 10 and tensors.input_shape == (1, 40)
+    assert tensors.input_shape == DATASETS["mnist1d"].input_shape  # the table the workflow plans by
