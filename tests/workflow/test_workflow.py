@@ -99,7 +99,7 @@ def test_summary_has_the_swept_dimensions(study):
         "seed",
     }
     ran = int(summary["test_accuracy"].notnull().sum())
-    from deepstudy.config import runs
+    from deepstudy.noise.workflow import runs
 
     assert ran == len(runs(config["noise"]["grid"]))
     accuracy = summary["test_accuracy"].values
@@ -113,7 +113,7 @@ def test_figures_and_checkpoints_exist(study):
         for ext in ("png", "pdf"):
             assert (workdir / "results" / "figures" / "noise" / f"{name}.{ext}").stat().st_size > 1000
     checkpoints = list((workdir / "results" / "noise" / "runs").rglob("epoch*.pt"))
-    from deepstudy.config import runs
+    from deepstudy.noise.workflow import runs
 
     assert len(checkpoints) == len(runs(config["noise"]["grid"])) * len(
         config["noise"]["training"]["checkpoint_epochs"]
@@ -129,7 +129,7 @@ def test_logs_are_free_of_warnings(study):
 
 def test_changing_delta_reruns_only_structured_jobs(repo, study, tmp_path):
     workdir, config = study
-    from deepstudy.config import runs
+    from deepstudy.noise.workflow import runs
 
     grid_runs = runs(config["noise"]["grid"])
     structured = [r for r in grid_runs if r["noise"] == "structured"]
@@ -174,7 +174,9 @@ def test_missing_dataset_fails_cleanly_without_partial_store(repo, tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(repo, tmp_path, "results/datasets/mnist.zarr/zarr.json", check=False)
     assert result.returncode != 0
-    log = (tmp_path / "results" / "logs" / "prepare_dataset" / "mnist.log").read_text()
+    from deepstudy.paths import DATASET, log_path
+
+    log = (tmp_path / log_path("prepare_dataset", DATASET).format(dataset="mnist")).read_text()
     assert log.count("\n") == 1 and str(tmp_path / "empty") in log
     assert "MNIST/raw/train-images-idx3-ubyte" in log
     assert not (tmp_path / "results" / "datasets" / "mnist.zarr").exists()
