@@ -1,8 +1,8 @@
 """Rule memorise: train a fresh network on random labels; metrics to Zarr, checkpoints to .pt."""
 
 from deepstudy import data, plan_training, store
-from deepstudy.gpus import training_slot
 from deepstudy.runner import rule_log
+from deepstudy.training import training_slot
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 

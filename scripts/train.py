@@ -1,9 +1,9 @@
 """Rule train: train the job's runs on their dilution plans; metrics to Zarr, checkpoints to .pt."""
 
 from deepstudy import data, plan_training, store
-from deepstudy.gpus import training_slot
 from deepstudy.noise.sources import source_images
 from deepstudy.runner import rule_log
+from deepstudy.training import training_slot
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 

@@ -2,8 +2,8 @@
 
 from deepstudy import data, store
 from deepstudy.continual.job import continual_job
-from deepstudy.gpus import training_slot
 from deepstudy.runner import rule_log
+from deepstudy.training import training_slot
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 

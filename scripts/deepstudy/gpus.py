@@ -78,15 +78,3 @@ def gpu_slot(
                 handle.close()
             return
         time.sleep(poll_seconds)
-
-
-@contextmanager
-def training_slot(gpus_requested: int, configured: list[int] | str, device: str, threads: int):
-    """For a training job: hold a GPU slot if it asked for one, then pick its torch device (and
-    threads); yields the device. The log says which GPU the job got."""
-    from deepstudy.training import training_device
-
-    with gpu_slot(job_gpu_ids(gpus_requested, configured)) as gpu:
-        chosen = training_device(device, threads)
-        print(f"GPU slot: {gpu} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')})")
-        yield chosen

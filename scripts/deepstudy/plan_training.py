@@ -17,7 +17,7 @@ import xarray as xr
 from deepstudy.checkpoints import checkpoint_payload, save_checkpoint
 from deepstudy.data import Tensors
 from deepstudy.jobs import add_factor_coords, remove_resume_files, resume_path, spec_from_run
-from deepstudy.packing import packable, train_packed
+from deepstudy.packing import packable, stacking_pays, train_packed
 from deepstudy.training import RunSpec, history_arrays, train_run
 
 
@@ -46,6 +46,16 @@ def training_set(
         index = torch.where(from_source, index + len(train_x), index)
     labels = torch.from_numpy(plan["label"].values).to(device)
     return images, index, labels
+
+
+def shared_images(train_x: torch.Tensor, sources: list[torch.Tensor | None]) -> torch.Tensor | None:
+    """The images that plans with these ``sources`` can all index (see :func:`training_set`): the
+    training split, followed by the one source pool they share (equal pools count as one); None
+    where their pools differ."""
+    pools = [s for s in sources if s is not None]
+    if any(not torch.equal(pool, pools[0]) for pool in pools[1:]):
+        return None
+    return torch.cat([train_x, pools[0].to(train_x.device)]) if pools else train_x
 
 
 def _train_alone(specs, sets, data: Tensors, resume_dir: Path):
@@ -80,31 +90,35 @@ def train_job(
 
     ``sources`` gives, per plan, the images its ``from_source`` examples index (see
     :mod:`deepstudy.noise.sources`), or None. Runs that can share one process (equally shaped MLPs
-    on the same images, see :mod:`deepstudy.packing`) train packed; others one after another,
-    resumable from checkpoints in ``resume_dir`` (removed once the job has finished).
+    or conv nets on the same images, see :mod:`deepstudy.packing`) train stacked where that pays;
+    others one after another in this process; either way resumable from checkpoints in
+    ``resume_dir`` (removed once the job has finished).
     ``checkpoint_paths`` lists one file per checkpoint epoch, in increasing order, holding every
     run of the job.
     """
     specs = [run_spec(run) for run in runs]
     resume_dir = Path(resume_dir)
     resume_dir.mkdir(parents=True, exist_ok=True)
-    sets = []
-    for plan, source in zip(plans, sources or [None] * len(plans), strict=True):
-        sets.append(training_set(plan, data.train_x, source))
-    shared_images = all(images is data.train_x for images, _, _ in sets)
-    if len(specs) > 1 and shared_images and packable(specs, [len(index) for _, index, _ in sets]):
+    sources = sources or [None] * len(plans)
+    sets = [training_set(plan, data.train_x, source) for plan, source in zip(plans, sources, strict=True)]
+    images = shared_images(data.train_x, sources)
+    examples = [len(index) for _, index, _ in sets]
+    stack = images is not None and packable(specs, examples) and stacking_pays(specs[0], data.train_x.device)
+    if len(specs) > 1 and stack:
         started = time.perf_counter()
         results = train_packed(
             specs,
-            data.train_x,
+            images,
             [index for _, index, _ in sets],
             [labels for _, _, labels in sets],
             data.test_x,
             data.test_y,
             data.num_classes,
+            resume_path=resume_path(resume_dir, "pack"),
         )
         seconds = [(time.perf_counter() - started) / len(specs)] * len(specs)
         print(f"trained {len(specs)} runs packed in one process")
+        resume_path(resume_dir, "pack").unlink(missing_ok=True)
     else:
         results, seconds = _train_alone(specs, sets, data, resume_dir)
     histories = [history_arrays(result, spec.epochs) for spec, result in zip(specs, results, strict=True)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 from tqdm import tqdm
 
+from deepstudy.gpus import gpu_slot, job_gpu_ids
 from deepstudy.jobs import fingerprint
 from deepstudy.models import build_model
 
@@ -59,6 +61,16 @@ class RunResult:
     diverged: bool = False
     checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
     final_state: dict[str, torch.Tensor] | None = None
+
+
+@contextmanager
+def training_slot(gpus_requested: int, configured: list[int] | str, device: str, threads: int):
+    """For a training job: hold a GPU slot if it asked for one, then pick its torch device (and
+    threads); yields the device. The log says which GPU the job got."""
+    with gpu_slot(job_gpu_ids(gpus_requested, configured)) as gpu:
+        chosen = training_device(device, threads)
+        print(f"GPU slot: {gpu} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')})")
+        yield chosen
 
 
 def training_device(requested: str, threads: int) -> torch.device:

@@ -63,12 +63,73 @@ def test_packed_runs_reach_the_same_accuracy(tensors):
 
 
 def test_only_equal_shapes_pack():
-    runs = specs(2)
-    assert packable(runs, [100, 100])
-    assert not packable(runs, [100, 200])
+    runs = specs(2)  # 320 examples per epoch: as many steps whatever a run's set size
+    assert packable(runs, [100, 100]) and packable(runs, [100, 200])
+    one_pass = specs(2, epoch_examples=None)  # one pass over each set: 4 and 7 batches of 32
+    assert packable(one_pass, [100, 120]) and not packable(one_pass, [100, 200])
     assert not packable([runs[0], specs(1, batch_size=64)[0]], [100, 100])
     conv = {"architecture": "conv", "channels": [8], "kernel_size": 3, "hidden": 8}
-    assert not packable(specs(2, model=conv), [100, 100])
+    assert packable(specs(2, model=conv), [100, 100])
+    assert not packable(specs(2, model={"architecture": "resnet18"}), [100, 100])
+    assert not packable(specs(2, optimizer="adam"), [100, 100])
+
+
+CONV = {"architecture": "conv", "channels": [8, 8], "kernel_size": 3, "hidden": 16, "init": "he"}
+
+
+def test_packed_conv_nets_on_their_own_sets_equal_their_unpacked_twins_after_ten_steps(tensors):
+    """Conv nets pack through torch.func; each run has its own examples (sets of different sizes),
+    labels, seed, data order and learning rate."""
+    runs = specs(3, model=CONV, epoch_examples=320, checkpoint_epochs=(0, 1))  # 10 steps of 32
+    generator = torch.Generator().manual_seed(1)
+    sizes = [len(tensors.train_x), 700, 1200]
+    indices = [torch.randperm(len(tensors.train_x), generator=generator)[:n] for n in sizes]
+    labels = [torch.randint(0, 10, (n,), generator=generator) for n in sizes]
+    packed = train_packed(runs, tensors.train_x, indices, labels, tensors.test_x, tensors.test_y, 10)
+    for run, index, y, p in zip(runs, indices, labels, packed, strict=True):
+        alone = train_run(run, tensors.train_x, index, y, tensors.test_x, tensors.test_y, 10, progress=False)
+        assert p.final_state.keys() == alone.final_state.keys()
+        for key in alone.final_state:
+            torch.testing.assert_close(p.final_state[key], alone.final_state[key], atol=1e-5, rtol=0)
+        torch.testing.assert_close(p.checkpoints[0]["0.weight"], alone.checkpoints[0]["0.weight"])
+        assert p.train_loss == pytest.approx(alone.train_loss, abs=1e-5)
+        assert p.test_accuracy == pytest.approx(alone.test_accuracy, abs=1e-9)
+    assert not torch.allclose(packed[0].final_state["0.weight"], packed[1].final_state["0.weight"])
+
+
+def test_a_killed_pack_resumes_and_ends_as_an_uninterrupted_one(tensors, tmp_path, monkeypatch):
+    from deepstudy import packing
+
+    runs = specs(3, model=CONV, epochs=3, epoch_examples=160, checkpoint_epochs=(0, 2, 3))
+    index = torch.arange(len(tensors.train_x))
+    args = (runs, tensors.train_x, [index] * 3, [tensors.train_y] * 3, tensors.test_x, tensors.test_y, 10)
+    whole = train_packed(*args)
+    original, calls = packing.PackedSGD.step, []
+
+    def killed(self):
+        calls.append(1)
+        if len(calls) == 12:  # in the third epoch (5 steps an epoch)
+            raise KeyboardInterrupt
+        original(self)
+
+    monkeypatch.setattr(packing.PackedSGD, "step", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train_packed(*args, resume_path=tmp_path / "pack.resume.pt")
+    steps_after = []
+
+    def counted(self):
+        steps_after.append(1)
+        original(self)
+
+    monkeypatch.setattr(packing.PackedSGD, "step", counted)
+    resumed = train_packed(*args, resume_path=tmp_path / "pack.resume.pt")
+    assert len(steps_after) == 5  # only the third epoch again: the first two came from the file
+    for a, b in zip(whole, resumed, strict=True):
+        assert a.train_loss == b.train_loss and a.test_accuracy == b.test_accuracy
+        for key in a.final_state:
+            assert torch.equal(a.final_state[key], b.final_state[key])
+        assert a.checkpoints.keys() == b.checkpoints.keys() == {0, 2, 3}
+        assert torch.equal(a.checkpoints[2]["0.weight"], b.checkpoints[2]["0.weight"])
 
 
 def test_a_packs_checkpoint_file_gives_each_runs_network(tensors, tmp_path):

@@ -24,7 +24,7 @@ def test_runs_are_the_union_of_the_grid_blocks(config, schema):
     assert all_runs[:expected_first_block] == runs([first])
 
 
-def test_packs_group_runs_that_differ_only_in_lr_and_seed(config, schema):
+def test_packs_group_a_blocks_runs_by_model_and_batch_size(config, schema):
     config["noise"]["training"]["pack"] = 2
     config["noise"]["grid"] = [
         {
@@ -47,17 +47,50 @@ def test_packs_group_runs_that_differ_only_in_lr_and_seed(config, schema):
         },
     ]
     validate(config, schema)
-    grid_packs = packs(runs(config["noise"]["grid"]), config)
-    assert [len(p) for p in grid_packs] == [2, 2, 1, 1, 1, 1, 1, 1]  # mlp uniform; source and conv alone
-    assert grid_packs == packs(runs(config["noise"]["grid"]), config)  # deterministic
-    assert sorted(map(str, (r for p in grid_packs for r in p))) == sorted(
-        map(str, runs(config["noise"]["grid"]))
+    grid = config["noise"]["grid"]
+    grid_packs = packs(grid, config)
+    assert [len(p) for p in grid_packs] == [2, 2, 2, 2, 2]  # noise kinds, lr and seed mix; conv packs too
+    assert grid_packs == packs(grid, config)  # deterministic
+    assert [r for p in grid_packs for r in p] == runs(grid)  # every run once, in grid order
+    assert all(
+        len({r["model"] for r in p}) == 1 and len({r["batch_size"] for r in p}) == 1 for p in grid_packs
     )
     config["noise"]["training"]["pack"] = "auto"
-    assert max(len(p) for p in packs(runs(config["noise"]["grid"]), config)) == 4  # all four lr x seed
+    assert [len(p) for p in packs(grid, config)] == [8, 2]  # on a CPU: CPU_PACK runs a job
+    assert [len(p) for p in packs(grid, config, on_gpu=True)] == [8, 2]  # all of each block
+    # changing the second block leaves the first block's packs as they were
+    config["noise"]["grid"][1]["seed"] = [0, 1, 2]
+    assert (
+        packs(config["noise"]["grid"], config)[0]
+        == grid_packs[0] + grid_packs[1] + grid_packs[2] + grid_packs[3]
+    )
     config["noise"]["training"]["pack"] = 0
     with pytest.raises(ConfigError, match="config key noise.training.pack:"):
         validate(config, schema)
+
+
+def test_without_epoch_examples_only_runs_of_equal_steps_share_a_pack(config, schema):
+    config["noise"]["training"]["epoch_examples"] = None
+    config["noise"]["training"]["pack"] = 8
+    config["noise"]["grid"] = [dict(config["noise"]["grid"][0], noise=["uniform"], alpha=[0, 1], seed=[0, 1])]
+    validate(config, schema)
+    assert [[r["alpha"] for r in p] for p in packs(config["noise"]["grid"], config)] == [[0, 0], [1, 1]]
+
+
+def test_gpu_packs_are_sized_by_parameters_and_activations():
+    from deepstudy.pack_sizes import CPU_PACK, MAX_PACK, network_size, pack_size
+
+    conv = {"architecture": "conv", "channels": [32, 32, 32], "kernel_size": 5, "hidden": 128}
+    parameters, _ = network_size(conv, (1, 40), 10)
+    assert parameters == 192 + 5152 + 5152 + 160 * 128 + 128 + 128 * 10 + 10  # deepstudy.models.conv_net
+    mlp = {"architecture": "mlp", "depth": 3, "width": 64}
+    assert network_size(mlp, (1, 40), 10)[0] == 40 * 64 + 64 + 2 * (64 * 64 + 64) + 64 * 10 + 10
+    assert pack_size("auto", conv, (1, 40), 10, 512, on_gpu=True) == MAX_PACK
+    wide = {"architecture": "mlp", "depth": 2, "width": 512}
+    assert 1 < pack_size("auto", wide, (1, 28, 28), 10, 128, on_gpu=True) < MAX_PACK
+    assert pack_size("auto", conv, (1, 40), 10, 512, on_gpu=False) == CPU_PACK
+    assert pack_size("auto", {"architecture": "resnet18"}, (3, 32, 32), 10, 128, on_gpu=True) == 1
+    assert pack_size(3, conv, (1, 40), 10, 512, on_gpu=True) == 3
 
 
 class Wildcards(dict):
@@ -115,10 +148,10 @@ def test_only_source_noise_reads_a_source_dataset_and_only_its_kind_options(conf
 
     validate(config, schema)  # random source images: no dataset to read
     study = NoiseStudy(config)
-    assert study.source_paths("source") == [] and study.source_paths("uniform") == []
+    assert study.source_paths(["source"]) == [] and study.source_paths(["uniform"]) == []
     study.study["source"]["images"] = "fashion_mnist"
-    assert study.source_paths("source") == ["results/datasets/fashion_mnist.zarr/zarr.json"]
-    assert study.source_paths("structured") == []
+    assert study.source_paths(["uniform", "source"]) == ["results/datasets/fashion_mnist.zarr/zarr.json"]
+    assert study.source_paths(["structured", "uniform"]) == []
     assert study.dilution_options("uniform") == {}
     assert study.dilution_options("structured") == config["noise"]["structured"]
 

@@ -19,7 +19,7 @@ rule dilute_labels:
         "Diluting {wildcards.dataset} with alpha={wildcards.alpha} {wildcards.noise} noise (seed {wildcards.seed})"
     input:
         dataset=DATASET,
-        source=lambda wildcards: NOISE.source_paths(wildcards.noise),
+        source=lambda wildcards: NOISE.source_paths([wildcards.noise]),
     params:
         noise=lambda wildcards: NOISE.dilution_options(wildcards.noise),
     output:
@@ -40,11 +40,11 @@ rule dilute_labels:
 
 rule train:
     message:
-        "Training {wildcards.model} on alpha={wildcards.alpha} {wildcards.noise} noise, batch {wildcards.batch_size}, lr {wildcards.lr}, seed {wildcards.seed}"
+        "Training the pack of {wildcards.model} runs led by alpha={wildcards.alpha} {wildcards.noise} noise, batch {wildcards.batch_size}, lr {wildcards.lr}, seed {wildcards.seed}"
     input:
         dataset=NOISE.dataset_path(),
         plans=lambda wildcards: NOISE.plan_paths(NOISE.pack(wildcards)),
-        source=lambda wildcards: NOISE.source_paths(wildcards.noise),
+        source=lambda wildcards: NOISE.source_paths([run["noise"] for run in NOISE.pack(wildcards)]),
     params:
         runs=lambda wildcards: NOISE.train_specs(NOISE.pack(wildcards)),
         device=config["device"],

@@ -1,25 +1,29 @@
 """The label-noise study's workflow: its run grid, training packs, run specs, paths and figures.
 
 Torch-free: the Snakefile imports it to plan jobs. A run is one training, a mapping of the grid's
-:data:`FACTORS` to values. Runs that share model, noise kind, α, clean-set size and batch size
-differ only in learning rate and seed and can train in one process (:mod:`deepstudy.packing`):
-they are cut, in grid order, into packs of ``noise.training.pack`` runs. A pack is one training
+:data:`FACTORS` to values. Runs of one grid block that share model and batch size (and, without
+``epoch_examples``, steps per epoch) can train in one process, each on its own dilution plan, with
+its own seed, data order and learning rate (:mod:`deepstudy.packing`): they are cut, in grid order,
+into packs of ``noise.training.pack`` runs (:mod:`deepstudy.pack_sizes`). A pack is one training
 job, named by its first run (its leader), whose paths hold the whole pack's outputs. Membership
-depends only on the grid and the pack size, so an unchanged grid gives unchanged jobs.
+depends only on the block, the pack size and the run's place in the grid, so changing one block
+reruns only that block's packs.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 
 from deepstudy.checks import ConfigError, check_model
 from deepstudy.datasets import DATASETS, train_size
+from deepstudy.pack_sizes import pack_size, plans_on_gpu
 from deepstudy.paths import DATASET, figure_path, labels
 
 #: A run's factors, in the order of the grid blocks' product, of run names and of wildcards.
 FACTORS = ("model", "noise", "alpha", "n_clean", "batch_size", "lr", "seed")
-#: The factors a pack's runs share; the others (learning rate and seed) vary within a pack.
-PACK_FACTORS = ("model", "noise", "alpha", "n_clean", "batch_size")
+#: The factors a pack's runs share; the others vary within a pack.
+PACK_FACTORS = ("model", "batch_size")
 NOISE_KINDS = ("uniform", "structured", "source")
 #: ``noise.source.images`` value for a pool of random images rather than another dataset.
 RANDOM_SOURCE = "random"
@@ -38,22 +42,25 @@ FIGURES = ("accuracy_vs_alpha", "batch_size", "clean_needed")
 #: The section of the report that holds the figures.
 REPORT_CATEGORY = "Label noise"
 
-#: ``pack: auto`` packs as many MLPs as fit this many stacked parameters (at most MAX_PACK).
-AUTO_PACK_PARAMETERS = 4_000_000
-MAX_PACK = 64
 
-
-def runs(grid: list[dict]) -> list[dict]:
-    """The union of the grid blocks' cartesian products, in order, without repeats."""
+def block_runs(grid: list[dict]) -> list[list[dict]]:
+    """Each grid block's cartesian product, in order, without the runs of earlier blocks."""
     seen, result = set(), []
     for block in grid:
+        mine = []
         for values in itertools.product(*(block[f] for f in FACTORS)):
             run = dict(zip(FACTORS, values, strict=True))
             key = tuple(run.values())
             if key not in seen:
                 seen.add(key)
-                result.append(run)
+                mine.append(run)
+        result.append(mine)
     return result
+
+
+def runs(grid: list[dict]) -> list[dict]:
+    """The union of the grid blocks' cartesian products, in order, without repeats."""
+    return [run for block in block_runs(grid) for run in block]
 
 
 def run_key(run: dict) -> tuple[str, ...]:
@@ -72,34 +79,30 @@ def run_name(run: dict) -> str:
     return "_".join(f"{key}{value}" for key, value in labels(run).items())
 
 
-def pack_size(config: dict, model: str) -> int:
-    """How many runs of ``model`` one training job packs under ``noise.training.pack``."""
-    setting = config["noise"]["training"]["pack"]
-    spec = config["models"][model]
-    if spec["architecture"] != "mlp" or setting == 1:
-        return 1
-    if setting != "auto":
-        return int(setting)
-    inputs = DATASETS[config["noise"]["dataset"]].input_size
-    width, depth = spec["width"], spec["depth"]
-    parameters = inputs * width + (depth - 1) * width * width + width * 10
-    return max(1, min(MAX_PACK, AUTO_PACK_PARAMETERS // parameters))
+def training_examples(run: dict) -> int:
+    """Examples of a run's diluted training set: its clean ones and round(α · n_clean) noisy ones."""
+    return run["n_clean"] + round(run["alpha"] * run["n_clean"])
 
 
-def packs(grid_runs: list[dict], config: dict) -> list[list[dict]]:
-    """The grid's runs cut into training jobs: runs that differ only in learning rate and seed, in
-    grid order, in chunks of :func:`pack_size` (source noise, whose runs read different images,
-    and non-MLPs train alone)."""
-    groups: dict[tuple, list[dict]] = {}
-    for run in grid_runs:
-        key = tuple(run[f] for f in PACK_FACTORS)
-        if run["noise"] == "source":
-            key += (run["lr"], run["seed"])
-        groups.setdefault(key, []).append(run)
+def packs(grid: list[dict], config: dict, on_gpu: bool = False) -> list[list[dict]]:
+    """The grid's runs cut into training jobs: within each block, runs that share
+    :data:`PACK_FACTORS` (and steps per epoch, where an epoch is one pass), in grid order, in
+    chunks of :func:`deepstudy.pack_sizes.pack_size`."""
+    training, dataset = config["noise"]["training"], DATASETS[config["noise"]["dataset"]]
     result = []
-    for members in groups.values():
-        size = pack_size(config, members[0]["model"])
-        result += [members[i : i + size] for i in range(0, len(members), size)]
+    for block in block_runs(grid):
+        groups: dict[tuple, list[dict]] = {}
+        for run in block:
+            key = tuple(run[f] for f in PACK_FACTORS)
+            if training["epoch_examples"] is None:
+                key += (math.ceil(training_examples(run) / run["batch_size"]),)
+            groups.setdefault(key, []).append(run)
+        for members in groups.values():
+            model, batch_size = config["models"][members[0]["model"]], members[0]["batch_size"]
+            size = pack_size(
+                training["pack"], model, dataset.input_shape, dataset.num_classes, batch_size, on_gpu
+            )
+            result += [members[i : i + size] for i in range(0, len(members), size)]
     return result
 
 
@@ -110,7 +113,8 @@ class NoiseStudy:
         self.config = config
         self.study = config["noise"]
         self.runs = runs(self.study["grid"])
-        self.packs = {run_key(pack[0]): pack for pack in packs(self.runs, config)}
+        on_gpu = plans_on_gpu(config) if self.study["training"]["pack"] == "auto" else False
+        self.packs = {run_key(pack[0]): pack for pack in packs(self.study["grid"], config, on_gpu)}
         self._leader = {run_key(run): pack[0] for pack in self.packs.values() for run in pack}
         self._by_key = {run_key(run): run for run in self.runs}
 
@@ -125,10 +129,11 @@ class NoiseStudy:
     def dataset_path(self) -> str:
         return DATASET.format(dataset=self.study["dataset"])
 
-    def source_paths(self, noise: str) -> list[str]:
-        """The prepared dataset that source noise draws its images from, if any."""
+    def source_paths(self, kinds: list[str]) -> list[str]:
+        """The prepared dataset that source noise draws its images from, if any of ``kinds`` (the
+        noise kinds of a plan, or of a pack's runs) is source noise."""
         images = self.study["source"]["images"]
-        return [DATASET.format(dataset=images)] if noise == "source" and images != RANDOM_SOURCE else []
+        return [DATASET.format(dataset=images)] if "source" in kinds and images != RANDOM_SOURCE else []
 
     def dilution_options(self, noise: str) -> dict:
         """Only the options of the plan's own noise kind, so changing one reruns only its plans."""
