@@ -12,7 +12,7 @@ with rule_log(snakemake.log[0]), training_slot(*gpus, snakemake.params.device, s
     tensors = data.Tensors(store.open_store(snakemake.input.dataset), device)
     metrics = continual_job(
         snakemake.params.runs,
-        store.open_store(snakemake.input.plan),
+        [store.open_store(path) for path in snakemake.input.plans],
         tensors,
         resume_dir=store.store_root(snakemake.output.metrics).parent,
     )

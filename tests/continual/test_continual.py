@@ -345,3 +345,36 @@ def test_streams_of_different_lengths_share_one_summary(dataset, tmp_path):
         stored = summary.sel(stream=stream, strategy="finetune", buffer_size="100", seed=0, scenario="class")
         for name, value in direct.items():
             assert float(stored[name]) == pytest.approx(value), (stream, name)
+
+
+def test_a_pack_of_runs_on_their_own_streams_equals_one_job_per_run(dataset, tmp_path):
+    """A continual job trains its pack's runs one after another, each on its own stream plan (one
+    per seed): the same accuracy matrices, curves and losses as one job per run."""
+    ds, tensors = dataset
+    plans = [
+        make_stream(
+            ds["train_y"].values,
+            ds["test_y"].values,
+            tensors.input_shape,
+            10,
+            {"kind": "split", "tasks": 2, "passes": 1},
+            seed=seed,
+        )
+        for seed in (0, 1)
+    ]
+    runs = []
+    for seed, buffer in ((0, 100), (1, 100), (0, None)):
+        run = {**spec("clear", seed=seed, buffer_size=buffer).__dict__, "name": f"clear_{buffer}_{seed}"}
+        run["factors"] = {"stream": "split", "strategy": "clear", "buffer_size": str(buffer), "seed": seed}
+        runs.append(run)
+    own_plans = [plans[run["seed"]] for run in runs]
+    packed = continual_job(runs, own_plans, tensors, tmp_path / "pack")
+    for k, (run, plan) in enumerate(zip(runs, own_plans, strict=True)):
+        alone = continual_job([run], plan, tensors, tmp_path / run["name"])
+        for name in ("accuracy", "reference", "train_loss", "task_end_step"):
+            np.testing.assert_array_equal(packed[name].values[k], alone[name].values[0])
+        curve = packed["accuracy_curve"].values[k][:, : alone.sizes["step"]]
+        np.testing.assert_array_equal(curve, alone["accuracy_curve"].values[0])
+    assert not np.array_equal(packed["accuracy"].values[0], packed["accuracy"].values[1])  # own streams
+    summary = collect([packed], ["100"])
+    assert summary["accuracy"].sel(strategy="clear", buffer_size="100").notnull().any()

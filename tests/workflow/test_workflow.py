@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
+from conftest import validate_study
+from deepstudy.config import load_schema
 
 pytestmark = pytest.mark.slow
 
@@ -246,8 +248,21 @@ def test_changing_clear_weights_reruns_only_clear(repo, study):
         counts = job_counts(snakemake(repo, workdir, "-n").stdout)
     finally:
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    from deepstudy.continual.workflow import packs
+
+    changed_config = yaml.safe_load(yaml.safe_dump(config))
+    validate_study(changed_config, load_schema(repo / "workflow" / "schemas" / "config.schema.yaml"))
+    clear_packs = [p for p in packs(changed_config) if p[0]["strategy"] == "clear"]
     clear_runs = len(config["continual"]["streams"]) * len(config["continual"]["buffer_size"])
-    assert counts == {"train_continual": clear_runs, "collect_continual": 1, "plot_continual": 1, "all": 1}
+    assert sum(len(p) for p in clear_packs) == clear_runs and all(
+        r["strategy"] == "clear" for p in clear_packs for r in p
+    )
+    assert counts == {
+        "train_continual": len(clear_packs),
+        "collect_continual": 1,
+        "plot_continual": 1,
+        "all": 1,
+    }
 
 
 def small_noise_study(repo: Path, seeds: list[int], noise: tuple[str, ...] = ("uniform",)) -> dict:

@@ -3,6 +3,7 @@
 from deepstudy.continual.catalogue import STRATEGIES
 
 CONTINUAL_PATHS = continual_workflow.PATHS
+CONTINUAL = continual_workflow.ContinualStudy(config)
 
 
 wildcard_constraints:
@@ -36,12 +37,12 @@ rule make_stream:
 
 rule train_continual:
     message:
-        "Training {wildcards.strategy} (buffer {wildcards.buffer}) on stream {wildcards.stream}, seed {wildcards.seed}"
+        "Training the pack of {wildcards.strategy} runs on stream {wildcards.stream} led by buffer {wildcards.buffer}, seed {wildcards.seed}"
     input:
-        dataset=continual_workflow.dataset_path(config),
-        plan=lambda wildcards: continual_workflow.stream_path(config, wildcards.stream, wildcards.seed),
+        dataset=CONTINUAL.dataset_path(),
+        plans=lambda wildcards: CONTINUAL.stream_paths(CONTINUAL.pack(wildcards)),
     params:
-        runs=lambda wildcards: continual_workflow.train_specs(config, wildcards),
+        runs=lambda wildcards: CONTINUAL.train_specs(CONTINUAL.pack(wildcards)),
         device=config["device"],
     output:
         metrics=CONTINUAL_PATHS["metrics"],
@@ -64,7 +65,7 @@ rule collect_continual:
     message:
         "Collecting the continual runs into one Zarr store"
     input:
-        metrics=continual_workflow.metrics_paths(config),
+        metrics=CONTINUAL.metrics_paths(),
     params:
         buffer_sizes=continual_workflow.buffer_labels(config),
     output:

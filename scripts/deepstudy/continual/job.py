@@ -18,8 +18,11 @@ def continual_spec(run: dict) -> ContinualSpec:
     return spec_from_run(ContinualSpec, run, {"scenarios": ("class",)})
 
 
-def continual_job(runs: list[dict], plan: xr.Dataset, data: Tensors, resume_dir: str | Path) -> xr.Dataset:
-    """Train ``runs`` one after another on the stream ``plan``; their results along ``run``.
+def continual_job(
+    runs: list[dict], plans: xr.Dataset | list[xr.Dataset], data: Tensors, resume_dir: str | Path
+) -> xr.Dataset:
+    """Train ``runs`` one after another, each on its stream plan (``plans``, one per run, or one for
+    all), in this process; their results along ``run``.
 
     Variables: ``accuracy`` (run, scenario, trained_on, eval_task), ``reference`` (accuracy at
     initialisation), ``accuracy_curve`` (run, scenario, step, eval_task), ``train_loss`` (run, step),
@@ -29,19 +32,23 @@ def continual_job(runs: list[dict], plan: xr.Dataset, data: Tensors, resume_dir:
     shared = {(spec.scenarios, spec.eval_every, spec.batch_size) for spec in specs}
     if len(shared) != 1:  # their curves share one step axis: checked before any training
         raise ValueError("all runs of a continual job must share scenarios, eval_every and batch size")
+    plans = plans if isinstance(plans, list) else [plans] * len(specs)
+    if len({int(plan.attrs["tasks"]) for plan in plans}) != 1 or len(plans) != len(specs):
+        raise ValueError("a continual job takes one plan per run, all with as many tasks")
     resume_dir = Path(resume_dir)
     resume_dir.mkdir(parents=True, exist_ok=True)
-    tasks = int(plan.attrs["tasks"])
+    tasks = int(plans[0].attrs["tasks"])
     results, seconds = [], []
-    for spec in specs:
+    for spec, plan in zip(specs, plans, strict=True):
         started = time.perf_counter()
         results.append(train_stream(spec, plan, data, resume_path=resume_path(resume_dir, spec.name)))
         seconds.append(time.perf_counter() - started)
     scenarios = specs[0].scenarios
-    schedule = task_batches(plan["task_end"].values, specs[0].batch_size)
-    batches = len(schedule)
-    task_end_step = np.cumsum(np.bincount([task for _, _, task in schedule], minlength=tasks))
-    steps = np.arange(0, batches + 1, specs[0].eval_every)
+    schedules = [task_batches(plan["task_end"].values, specs[0].batch_size) for plan in plans]
+    task_end_step = np.stack(
+        [np.cumsum(np.bincount([task for _, _, task in schedule], minlength=tasks)) for schedule in schedules]
+    )
+    steps = np.arange(0, max(len(schedule) for schedule in schedules) + 1, specs[0].eval_every)
     curve = np.full((len(specs), len(scenarios), len(steps), tasks), np.nan)
     loss = np.full((len(specs), len(steps)), np.nan)
     for r, result in enumerate(results):
@@ -58,7 +65,7 @@ def continual_job(runs: list[dict], plan: xr.Dataset, data: Tensors, resume_dir:
             "train_loss": (("run", "step"), loss),
             "diverged": ("run", np.asarray([r.diverged for r in results])),
             "train_seconds": ("run", np.asarray(seconds)),
-            "task_end_step": ("trained_on", task_end_step),
+            "task_end_step": (("run", "trained_on"), task_end_step),
         },
         coords={
             "run": [spec.name for spec in specs],
@@ -67,7 +74,7 @@ def continual_job(runs: list[dict], plan: xr.Dataset, data: Tensors, resume_dir:
             "eval_task": np.arange(tasks),
             "step": steps,
         },
-        attrs={"tasks": tasks, "stream_kind": plan.attrs["kind"], "boundary": plan.attrs["boundary"]},
+        attrs={"tasks": tasks, "stream_kind": plans[0].attrs["kind"], "boundary": plans[0].attrs["boundary"]},
     )
     add_factor_coords(metrics, runs)
     metrics["accuracy"].attrs.update(

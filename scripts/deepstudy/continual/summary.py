@@ -21,22 +21,25 @@ def _metric(accuracy: np.ndarray, reference: np.ndarray, name: str) -> float:
 
 
 def collect(metrics: list[xr.Dataset], buffer_sizes: list[str]) -> xr.Dataset:
-    """Combine per-job metrics into dims ``stream``, ``strategy``, ``buffer_size``, ``seed``,
-    ``scenario`` (plus ``trained_on``/``eval_task``/``step``), and add the summary metrics.
+    """Combine the jobs' metrics (their runs along ``run``) into dims ``stream``, ``strategy``,
+    ``buffer_size``, ``seed``, ``scenario`` (plus ``trained_on``/``eval_task``/``step``), and add
+    the summary metrics.
 
     Strategies without a buffer (``buffer_size`` "none") are repeated at every buffer size, so that
     they sit beside the replay strategies in every comparison. Cells without a run hold NaN.
     """
     runs = []
-    for m in metrics:
-        m = m.load()
-        if str(m["buffer_size"].values[0]) == NO_BUFFER:
-            m = xr.concat(
-                [m.assign_coords(buffer_size=("run", [size] * m.sizes["run"])) for size in buffer_sizes],
-                "run",
-                data_vars="all",
-            )
-        runs.append(m)
+    for job in metrics:  # a job's store holds its runs along run
+        job = job.load()
+        for i in range(job.sizes["run"]):
+            m = job.isel(run=[i])
+            if str(m["buffer_size"].values[0]) == NO_BUFFER:
+                m = xr.concat(
+                    [m.assign_coords(buffer_size=("run", [size])) for size in buffer_sizes],
+                    "run",
+                    data_vars="all",
+                )
+            runs.append(m)
     # streams differ in length and scenarios: align on the union, NaN elsewhere
     runs = xr.concat(
         runs, dim="run", data_vars="all", join="outer", coords="minimal", compat="override", fill_value=np.nan

@@ -1,9 +1,12 @@
-"""The continual-learning study's workflow: its runs, paths, run specs and figures.
+"""The continual-learning study's workflow: its runs, packs, paths, run specs and figures.
 
 Torch-free: the Snakefile imports it to plan jobs. A run trains one strategy on one stream with one
 seed; strategies that keep a replay buffer run once per swept buffer size, the others once, with
-buffer ``none``. Only a strategy's own options enter its run spec, so changing CLEAR's weights
-reruns only the CLEAR runs.
+buffer ``none``. The runs of one stream and strategy, across buffer sizes and seeds, are cut in
+order into packs of ``continual.training.pack`` runs (``auto``: see :mod:`deepstudy.pack_sizes`);
+a pack is one job, named by its first run, that trains its runs one after another in one process.
+Only a strategy's own options enter its run spec, so changing CLEAR's weights reruns only the
+packs of CLEAR runs.
 """
 
 from __future__ import annotations
@@ -12,10 +15,15 @@ import itertools
 
 from deepstudy.checks import ConfigError, check_model
 from deepstudy.continual.catalogue import REPLAY_STRATEGIES
+from deepstudy.pack_sizes import CPU_PACK, plans_on_gpu
 from deepstudy.paths import DATASET, figure_path
 
 #: A run's factors: the summary's dimensions, in order.
 FACTORS = ("stream", "strategy", "buffer_size", "seed")
+#: The factors a pack's runs share; buffer size and seed vary within a pack.
+PACK_FACTORS = ("stream", "strategy")
+#: A run as wildcards name it: its buffer (a size, unbounded or none) and seed as in its path.
+RUN_KEYS = ("stream", "strategy", "buffer", "seed")
 #: The buffer of a strategy that keeps none (in paths and in the summary, before it is spread).
 NO_BUFFER = "none"
 #: The buffer size that holds the whole stream.
@@ -51,44 +59,77 @@ def runs(config: dict) -> list[dict]:
     return result
 
 
-def metrics_paths(config: dict) -> list[str]:
-    """Metric stores of every continual run."""
-    return [PATHS["metrics"].format(**run) for run in runs(config)]
+def packs(config: dict, on_gpu: bool = False) -> list[list[dict]]:
+    """The runs cut into jobs: those of one stream and strategy, in order, in chunks of the pack size
+    (``auto``: :data:`~deepstudy.pack_sizes.CPU_PACK` on a CPU, every run of the stream and
+    strategy on a GPU, where the jobs' process start weighs most)."""
+    setting = config["continual"]["training"]["pack"]
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs(config):
+        groups.setdefault(tuple(run[f] for f in PACK_FACTORS), []).append(run)
+    result = []
+    for members in groups.values():
+        size = int(setting) if setting != "auto" else (len(members) if on_gpu else CPU_PACK)
+        result += [members[i : i + size] for i in range(0, len(members), size)]
+    return result
 
 
-def dataset_path(config: dict) -> str:
-    return DATASET.format(dataset=config["continual"]["dataset"])
+def run_key(run: dict) -> tuple[str, ...]:
+    """A run as its wildcards name it."""
+    return tuple(str(run[key]) for key in RUN_KEYS)
 
 
-def stream_path(config: dict, stream: str, seed) -> str:
-    """The stream plan a continual job trains on."""
-    return PATHS["stream"].format(dataset=config["continual"]["dataset"], stream=stream, seed=seed)
-
-
-def train_specs(config: dict, wildcards) -> list[dict]:
-    """The run specs of one continual job (one run; jobs take lists of runs). Only the strategy's
-    own options enter, so changing CLEAR's weights reruns only CLEAR."""
+def run_spec(config: dict, run: dict) -> dict:
+    """The spec of one continual run (``run``: stream, strategy, buffer and seed). Only the
+    strategy's own options enter, so changing CLEAR's weights reruns only CLEAR."""
     study = config["continual"]
     training = study["training"]
-    strategy, buffer, seed = wildcards.strategy, wildcards.buffer, int(wildcards.seed)
-    return [
-        dict(
-            name=f"{wildcards.stream}_{strategy}_buffer{buffer}_seed{seed}",
-            model=config["models"][study["model"]],
-            strategy=strategy,
-            seed=seed,
-            lr=training["lr"],
-            batch_size=training["batch_size"],
-            buffer_size=int(buffer) if buffer.isdigit() else None,
-            strategy_options=dict(study.get(strategy, {})),
-            optimizer=training["optimizer"],
-            momentum=training["momentum"],
-            weight_decay=training["weight_decay"],
-            eval_every=training["eval_every"],
-            scenarios=list(study["streams"][wildcards.stream]["scenarios"]),
-            factors=dict(stream=wildcards.stream, strategy=strategy, buffer_size=buffer, seed=seed),
-        )
-    ]
+    stream, strategy, buffer, seed = run["stream"], run["strategy"], str(run["buffer"]), int(run["seed"])
+    return dict(
+        name=f"{stream}_{strategy}_buffer{buffer}_seed{seed}",
+        model=config["models"][study["model"]],
+        strategy=strategy,
+        seed=seed,
+        lr=training["lr"],
+        batch_size=training["batch_size"],
+        buffer_size=int(buffer) if buffer.isdigit() else None,
+        strategy_options=dict(study.get(strategy, {})),
+        optimizer=training["optimizer"],
+        momentum=training["momentum"],
+        weight_decay=training["weight_decay"],
+        eval_every=training["eval_every"],
+        scenarios=list(study["streams"][stream]["scenarios"]),
+        factors=dict(stream=stream, strategy=strategy, buffer_size=buffer, seed=seed),
+    )
+
+
+class ContinualStudy:
+    """The study's runs and packs under one config, and the paths and specs the rules need."""
+
+    def __init__(self, config: dict) -> None:
+        self.config = config
+        self.study = config["continual"]
+        on_gpu = plans_on_gpu(config) if self.study["training"]["pack"] == "auto" else False
+        self.packs = {run_key(pack[0]): pack for pack in packs(config, on_gpu)}
+
+    def pack(self, wildcards) -> list[dict]:
+        """The runs of the pack that a job (named by the pack's first run) trains."""
+        return self.packs[tuple(wildcards[key] for key in RUN_KEYS)]
+
+    def dataset_path(self) -> str:
+        return DATASET.format(dataset=self.study["dataset"])
+
+    def stream_paths(self, pack: list[dict]) -> list[str]:
+        """The stream plan of each run of a pack (one per seed)."""
+        return [PATHS["stream"].format(dataset=self.study["dataset"], **run) for run in pack]
+
+    def metrics_paths(self) -> list[str]:
+        """Metric stores of every job (one per pack, holding its runs along ``run``)."""
+        return [PATHS["metrics"].format(**pack[0]) for pack in self.packs.values()]
+
+    def train_specs(self, pack: list[dict]) -> list[dict]:
+        """The run specs of one job, in pack order."""
+        return [run_spec(self.config, run) for run in pack]
 
 
 def check(config: dict) -> None:
