@@ -8,7 +8,11 @@ from deepstudy.training import training_slot
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 
 gpus = snakemake.resources.get("gpu", 0), snakemake.config.get("gpus", "auto")
-with rule_log(snakemake.log[0]), training_slot(*gpus, snakemake.params.device, snakemake.threads) as device:
+share = snakemake.config.get("jobs_per_gpu", 1)
+with (
+    rule_log(snakemake.log[0]),
+    training_slot(*gpus, snakemake.params.device, snakemake.threads, share) as device,
+):
     tensors = data.Tensors(store.open_store(snakemake.input.dataset), device)
     metrics = continual_job(
         snakemake.params.runs,

@@ -45,9 +45,12 @@ def job_gpu_ids(requested: int, configured: list[int] | str = "auto") -> list[st
 
 @contextmanager
 def gpu_slot(
-    ids: list[str], lock_dir: str | Path = LOCK_DIR, poll_seconds: float = 0.2
+    ids: list[str], lock_dir: str | Path = LOCK_DIR, poll_seconds: float = 0.2, jobs_per_gpu: int = 1
 ) -> Iterator[str | None]:
-    """Hold a free GPU of ``ids`` for the duration of the block, exported in CUDA_VISIBLE_DEVICES.
+    """Hold a free slot of a GPU of ``ids`` for the duration of the block, the GPU exported in
+    CUDA_VISIBLE_DEVICES. Each GPU has ``jobs_per_gpu`` slots, so that one job's CPU-side work
+    (imports, reading and writing stores) overlaps another's GPU work; jobs spread over the GPUs
+    before they share one.
 
     Waits while all are taken. Yields the id, or None (nothing done) when there are no ids or the
     job runs under SLURM.
@@ -57,9 +60,14 @@ def gpu_slot(
         return
     lock_dir = Path(lock_dir)
     lock_dir.mkdir(parents=True, exist_ok=True)
+    slots = [
+        (gpu, f"gpu{gpu}.lock" if k == 0 else f"gpu{gpu}-{k}.lock")
+        for k in range(jobs_per_gpu)
+        for gpu in ids
+    ]
     while True:
-        for gpu in ids:
-            handle = open(lock_dir / f"gpu{gpu}.lock", "w")  # noqa: SIM115 - held for the whole block
+        for gpu, lock_name in slots:
+            handle = open(lock_dir / lock_name, "w")  # noqa: SIM115 - held for the whole block
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -64,10 +64,12 @@ class RunResult:
 
 
 @contextmanager
-def training_slot(gpus_requested: int, configured: list[int] | str, device: str, threads: int):
-    """For a training job: hold a GPU slot if it asked for one, then pick its torch device (and
-    threads); yields the device. The log says which GPU the job got."""
-    with gpu_slot(job_gpu_ids(gpus_requested, configured)) as gpu:
+def training_slot(
+    gpus_requested: int, configured: list[int] | str, device: str, threads: int, jobs_per_gpu: int = 1
+):
+    """For a training job: hold a GPU slot if it asked for one (``jobs_per_gpu`` slots a GPU), then
+    pick its torch device (and threads); yields the device. The log says which GPU the job got."""
+    with gpu_slot(job_gpu_ids(gpus_requested, configured), jobs_per_gpu=jobs_per_gpu) as gpu:
         chosen = training_device(device, threads)
         print(f"GPU slot: {gpu} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')})")
         yield chosen

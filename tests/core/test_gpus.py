@@ -9,8 +9,8 @@ import time
 from deepstudy.gpus import gpu_slot, visible_ids
 
 
-def hold(ids, lock_dir, seconds, queue):
-    with gpu_slot(ids, lock_dir, poll_seconds=0.05) as gpu:
+def hold(ids, lock_dir, seconds, queue, jobs_per_gpu=1):
+    with gpu_slot(ids, lock_dir, poll_seconds=0.05, jobs_per_gpu=jobs_per_gpu) as gpu:
         queue.put((gpu, os.environ.get("CUDA_VISIBLE_DEVICES"), time.monotonic()))
         time.sleep(seconds)
     queue.put(("done", None, time.monotonic()))
@@ -56,3 +56,20 @@ def test_nothing_is_done_without_ids_or_under_slurm(tmp_path, monkeypatch):
     with gpu_slot(["0", "1"], tmp_path) as gpu:
         assert gpu is None and os.environ["CUDA_VISIBLE_DEVICES"] == "0,1"
     assert visible_ids("auto") == ["0", "1"] and visible_ids([4, 6]) == ["4", "6"]
+
+
+def test_jobs_per_gpu_lets_jobs_share_a_gpu_after_spreading_over_all(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    ids = ["5", "7"]
+    jobs = [context.Process(target=hold, args=(ids, tmp_path, 2.0, queue, 2)) for _ in range(5)]
+    for job in jobs:
+        job.start()
+        time.sleep(0.3)  # in order, so that the spreading is seen
+    events = [queue.get(timeout=60) for _ in range(10)]
+    for job in jobs:
+        job.join(timeout=30)
+    starts = sorted((e for e in events if e[0] != "done"), key=lambda e: e[2])
+    assert [gpu for gpu, _, _ in starts[:4]] == ["5", "7", "5", "7"]  # two slots on each GPU
+    first_done = min(e[2] for e in events if e[0] == "done")
+    assert starts[4][2] >= first_done - 0.05  # the fifth waited for a slot
