@@ -162,6 +162,20 @@ class PackedSGD:
             param.grad = None
 
 
+def padded(batches: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The runs' batches as one (K, B) tensor. A run whose pass ends with a shorter batch is padded
+    with its first example and weighted 0 there (the weights are None when no batch is short)."""
+    longest = max(len(b) for b in batches)
+    if all(len(b) == longest for b in batches):
+        return torch.stack(batches), None
+    weight = torch.zeros(len(batches), longest, device=batches[0].device)
+    rows = []
+    for k, b in enumerate(batches):
+        weight[k, : len(b)] = 1.0
+        rows.append(torch.cat([b, b[:1].expand(longest - len(b))]))
+    return torch.stack(rows), weight
+
+
 def pack_fingerprint(specs: list[RunSpec]) -> str:
     """A hash of a pack's specs, in order: a resume file is only used by the pack that wrote it."""
     return hashlib.sha256("".join(s.fingerprint() for s in specs).encode()).hexdigest()[:16]
@@ -210,16 +224,21 @@ def train_packed(
     steps = steps_per_epoch(len(indices[0]), specs[0].batch_size, specs[0].epoch_examples)
     for epoch in range(start_epoch + 1, specs[0].epochs + 1):
         total = torch.zeros(len(specs), dtype=torch.float64, device=device)
-        seen = 0
+        seen = torch.zeros(len(specs), dtype=torch.float64, device=device)
         for _ in range(steps):
-            batch = torch.stack([stream.next(specs[0].batch_size) for stream in streams]) + offset
-            logits = packed(images[index[batch]])
-            loss = F.cross_entropy(logits.flatten(0, 1), label[batch].flatten(), reduction="none")
-            per_run = loss.view(len(specs), -1).mean(dim=1)
+            batch, weight = padded([stream.next(specs[0].batch_size) for stream in streams])
+            logits = packed(images[index[batch + offset]])
+            loss = F.cross_entropy(logits.flatten(0, 1), label[batch + offset].flatten(), reduction="none")
+            if weight is None:
+                per_run = loss.view(len(specs), -1).mean(dim=1)
+                counts = batch.shape[1]
+            else:  # a run at the end of its pass: its short batch, padded, weighs only its own examples
+                counts = weight.sum(dim=1)
+                per_run = (loss.view(len(specs), -1) * weight).sum(dim=1) / counts
             per_run.sum().backward()
             optimizer.step()
-            total += per_run.detach() * batch.shape[1]
-            seen += batch.shape[1]
+            total += per_run.detach() * counts
+            seen += counts
         mean_loss = (total / seen).tolist()
         test_accuracy = packed.accuracy(test_x, test_y)
         for k, spec in enumerate(specs):
