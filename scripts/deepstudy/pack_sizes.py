@@ -1,19 +1,18 @@
 """How many runs one training job packs, decided when the workflow is planned (torch-free).
 
-``pack: auto`` sizes packs for the machine that plans the study. Where a GPU will train
-(``device: cuda``, or ``auto`` with a GPU visible), a pack holds as many runs as fit
-:data:`GPU_PARAMETERS` stacked parameters and :data:`GPU_ACTIVATIONS` activations of one batch, at
-most :data:`MAX_PACK`: many small trainings keep the GPU busy. On a CPU, batched kernels pay little
-(conv nets even train slower stacked), so a pack holds :data:`CPU_PACK` runs that train one after
-another in one process (MLPs stacked): the process start and imports are paid once per pack, and a
-study still has enough jobs to keep every core busy.
+``pack: auto`` sizes packs from the config alone, so that every machine that plans the study (a
+login node, and each cluster job re-reading the workflow) forms the same packs. Where the config
+asks for a GPU (``device: cuda``), a pack holds as many runs as fit :data:`GPU_PARAMETERS` stacked
+parameters and :data:`GPU_ACTIVATIONS` activations of one batch, at most :data:`MAX_PACK`: many
+small trainings keep the GPU busy. Otherwise (``cpu``, or ``auto``, which may train on either) a
+pack holds :data:`CPU_PACK` runs: on a CPU batched kernels pay little (conv nets even train slower
+stacked), so its runs train one after another in one process (MLPs stacked), the process start
+and imports are paid once per pack, and a study still has enough jobs to keep every core busy.
 """
 
 from __future__ import annotations
 
 import math
-
-from deepstudy.gpus import visible_ids
 
 GPU_PARAMETERS = 4_000_000
 GPU_ACTIVATIONS = 64_000_000
@@ -24,9 +23,9 @@ PACKABLE = ("mlp", "conv")
 
 
 def plans_on_gpu(config: dict) -> bool:
-    """Whether the study's training jobs will run on a GPU, as far as the planning machine knows."""
-    device = config["device"]
-    return device == "cuda" or (device == "auto" and bool(visible_ids(config.get("gpus", "auto"))))
+    """Whether the config sizes packs for a GPU: ``device: cuda`` (the machine is not asked, so
+    that every machine plans the same packs)."""
+    return config["device"] == "cuda"
 
 
 def _conv_length(size: int, kernel: int) -> int:

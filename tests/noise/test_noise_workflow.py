@@ -78,7 +78,10 @@ def test_without_epoch_examples_only_runs_of_equal_steps_share_a_pack(config, sc
 
 
 def test_gpu_packs_are_sized_by_parameters_and_activations():
-    from deepstudy.pack_sizes import CPU_PACK, MAX_PACK, network_size, pack_size
+    from deepstudy.pack_sizes import CPU_PACK, MAX_PACK, network_size, pack_size, plans_on_gpu
+
+    # the config alone decides, so that every machine that plans the study forms the same packs
+    assert plans_on_gpu({"device": "cuda"}) and not plans_on_gpu({"device": "auto"})
 
     conv = {"architecture": "conv", "channels": [32, 32, 32], "kernel_size": 5, "hidden": 128}
     parameters, _ = network_size(conv, (1, 40), 10)
