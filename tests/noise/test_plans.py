@@ -128,3 +128,46 @@ def test_bad_arguments_are_refused():
         noise.dilute(labels(10), K, 11, 1, "uniform", seed=0)
     with pytest.raises(ValueError, match="noise kind"):
         noise.dilute(labels(10), K, 5, 1, "gaussian", seed=0)
+
+
+def test_a_pack_mixing_source_and_uniform_plans_trains_each_on_its_own_images(tmp_path, capsys):
+    """Source plans index a random pool after the training images; in one stacked pack with uniform
+    plans, every run still sees its own images and labels: the same as training it alone."""
+    from deepstudy.data import Tensors, make_mnist1d
+    from deepstudy.plan_training import train_job
+
+    ds = make_mnist1d(1000, seed=3)
+    tensors = Tensors(ds)
+    train_y = ds["train_y"].values
+    model = {"architecture": "mlp", "depth": 1, "width": 16, "init": "he"}
+    plans, runs = [], []
+    for k, kind in enumerate(["uniform", "source", "source"]):
+        extra = {"source": "random", "source_size": 50} if kind == "source" else {}
+        plan = noise.dilute(train_y, K, 100 + 50 * k, 2, kind, seed=k, **extra)
+        if kind == "source":
+            plan.attrs["source_seed"] = 4
+        plans.append(plan)
+        runs.append(
+            dict(
+                name=f"run{k}",
+                model=model,
+                seed=k,
+                lr=0.05,
+                batch_size=32,
+                epochs=2,
+                epoch_examples=320,
+                checkpoint_epochs=[2],
+                factors={"k": k},
+            )
+        )
+    pools = [sources.source_images(plan, tensors.input_shape, None) for plan in plans]
+    packed = train_job(runs, plans, tensors, [str(tmp_path / "pack.pt")], tmp_path / "resume", pools)
+    assert "trained 3 runs packed" in capsys.readouterr().out and packed.sizes["run"] == 3
+    for k in range(3):
+        alone = train_job(
+            [runs[k]], [plans[k]], tensors, [str(tmp_path / f"{k}.pt")], tmp_path / "r", [pools[k]]
+        )
+        np.testing.assert_allclose(packed["train_loss"].values[k], alone["train_loss"].values[0], atol=1e-5)
+        np.testing.assert_allclose(
+            packed["accuracy_curve"].values[k], alone["accuracy_curve"].values[0], atol=1e-9
+        )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 import yaml
 from conftest import validate_study
@@ -109,17 +110,20 @@ def test_summary_has_the_swept_dimensions(study):
     assert summary["accuracy_curve"].attrs["units"] == "fraction"
 
 
-def test_figures_and_checkpoints_exist(study):
+def test_figures_and_checkpoints_exist(repo, study):
     workdir, config = study
     for name in ("accuracy_vs_alpha", "batch_size", "clean_needed"):
         for ext in ("png", "pdf"):
             assert (workdir / "results" / "figures" / "noise" / f"{name}.{ext}").stat().st_size > 1000
     checkpoints = list((workdir / "results" / "noise" / "runs").rglob("epoch*.pt"))
-    from deepstudy.noise.workflow import runs
+    from deepstudy.noise.workflow import NoiseStudy, run_name
 
-    assert len(checkpoints) == len(runs(config["noise"]["grid"])) * len(
-        config["noise"]["training"]["checkpoint_epochs"]
-    )
+    study = NoiseStudy(validated(repo, config))
+    epochs = config["noise"]["training"]["checkpoint_epochs"]
+    assert len(checkpoints) == len(study.packs) * len(epochs)  # one file per pack and epoch
+    held = [sorted(torch.load(path, weights_only=False).get("runs", [None])) for path in checkpoints]
+    names = sorted(run_name(run) for run in study.runs)
+    assert sum(len(file) for file in held) == len(names) * len(epochs)  # every run's weights, once an epoch
     assert not list((workdir / "results").rglob("*.resume.pt"))
 
 
@@ -131,11 +135,17 @@ def test_logs_are_free_of_warnings(study):
 
 def test_changing_delta_reruns_only_structured_jobs(repo, study, tmp_path):
     workdir, config = study
-    from deepstudy.noise.workflow import runs
+    from deepstudy.noise.workflow import NoiseStudy, run_key, runs
+    from deepstudy.regions.workflow import trained_runs
 
     grid_runs = runs(config["noise"]["grid"])
     structured = [r for r in grid_runs if r["noise"] == "structured"]
     plans = {(r["alpha"], r["n_clean"], r["seed"]) for r in structured}
+    full = validated(repo, config)
+    # the packs that hold a structured run retrain, and the analyses of their checkpoints rerun
+    hit = [p for p in NoiseStudy(full).packs.values() if any(r["noise"] == "structured" for r in p)]
+    retrained = {run_key(r) for p in hit for r in p}
+    analysed = [r for r in trained_runs(grid_runs, full) if run_key(r) in retrained]
     changed = yaml.safe_load(yaml.safe_dump(config))
     changed["noise"]["structured"]["delta"] = 0.9
     (workdir / "config.yaml").write_text(yaml.safe_dump(changed))
@@ -143,13 +153,14 @@ def test_changing_delta_reruns_only_structured_jobs(repo, study, tmp_path):
         counts = job_counts(snakemake(repo, workdir, "-n").stdout)
     finally:
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    assert counts == {
-        "dilute_labels": len(plans),
-        "train": len(structured),
-        "collect_noise": 1,
-        "plot_noise": 1,
-        "all": 1,
-    }
+    expected = {"dilute_labels": len(plans), "train": len(hit), "collect_noise": 1, "plot_noise": 1, "all": 1}
+    if analysed:
+        expected |= {"regions_trained": len(analysed) * len(full["noise"]["training"]["checkpoint_epochs"])}
+        expected |= {"collect_regions": 1, "plot_regions": 1}
+        partition = trained_runs(grid_runs, full)[0]
+        expected |= {"region_partition": 1} if run_key(partition) in retrained else {}
+    assert len(hit) < len(NoiseStudy(full).packs)  # packs without a structured run stay
+    assert counts == expected
 
 
 def test_report_builds_offline(repo, study):
@@ -250,8 +261,7 @@ def test_changing_clear_weights_reruns_only_clear(repo, study):
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     from deepstudy.continual.workflow import packs
 
-    changed_config = yaml.safe_load(yaml.safe_dump(config))
-    validate_study(changed_config, load_schema(repo / "workflow" / "schemas" / "config.schema.yaml"))
+    changed_config = validated(repo, config)
     clear_packs = [p for p in packs(changed_config) if p[0]["strategy"] == "clear"]
     clear_runs = len(config["continual"]["streams"]) * len(config["continual"]["buffer_size"])
     assert sum(len(p) for p in clear_packs) == clear_runs and all(
@@ -263,6 +273,14 @@ def test_changing_clear_weights_reruns_only_clear(repo, study):
         "plot_continual": 1,
         "all": 1,
     }
+
+
+def validated(repo: Path, config: dict) -> dict:
+    """A copy of ``config`` as the workflow sees it: validated, defaults filled in."""
+    return validate_study(
+        yaml.safe_load(yaml.safe_dump(config)),
+        load_schema(repo / "workflow" / "schemas" / "config.schema.yaml"),
+    )
 
 
 def small_noise_study(repo: Path, seeds: list[int], noise: tuple[str, ...] = ("uniform",)) -> dict:
@@ -287,6 +305,7 @@ def test_concurrent_gpu_jobs_get_different_devices(repo, tmp_path):
     """With --resources gpu=2, training jobs running at once take different (here fake) GPU ids."""
     config = small_noise_study(repo, seeds=[0, 1])
     config.update(device="auto", gpus=[5, 7])
+    config["noise"]["training"]["pack"] = 1  # four jobs
     config["noise"]["training"]["epoch_examples"] = 6000  # a few seconds each, so that jobs overlap
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     snakemake(repo, tmp_path, "--resources", "gpu=2")

@@ -54,7 +54,7 @@ rule train_continual:
     resources:
         gpu=gpu_count(),
         mem_mb=config["continual"]["training"]["mem_mb"],
-        runtime=config["continual"]["training"]["runtime"],
+        runtime=lambda wildcards: config["continual"]["training"]["runtime"] * len(CONTINUAL.pack(wildcards)),
     conda:
         "../../envs/training.yaml"
     script:

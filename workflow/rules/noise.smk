@@ -63,7 +63,7 @@ rule train:
     resources:
         gpu=gpu_count(),
         mem_mb=config["noise"]["training"]["mem_mb"],
-        runtime=config["noise"]["training"]["runtime"],
+        runtime=lambda wildcards: config["noise"]["training"]["runtime"] * len(NOISE.pack(wildcards)),
     conda:
         "../../envs/training.yaml"
     script:

@@ -109,7 +109,7 @@ class ContinualStudy:
     def __init__(self, config: dict) -> None:
         self.config = config
         self.study = config["continual"]
-        on_gpu = plans_on_gpu(config) if self.study["training"]["pack"] == "auto" else False
+        on_gpu = plans_on_gpu(config)
         self.packs = {run_key(pack[0]): pack for pack in packs(config, on_gpu)}
 
     def pack(self, wildcards) -> list[dict]:

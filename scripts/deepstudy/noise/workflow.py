@@ -5,9 +5,9 @@ Torch-free: the Snakefile imports it to plan jobs. A run is one training, a mapp
 ``epoch_examples``, steps per epoch) can train in one process, each on its own dilution plan, with
 its own seed, data order and learning rate (:mod:`deepstudy.packing`): they are cut, in grid order,
 into packs of ``noise.training.pack`` runs (:mod:`deepstudy.pack_sizes`). A pack is one training
-job, named by its first run (its leader), whose paths hold the whole pack's outputs. Membership
-depends only on the block, the pack size and the run's place in the grid, so changing one block
-reruns only that block's packs.
+job, named by its first run (its leader), whose paths hold the whole pack's outputs. Packs form
+within each block, so changing a block leaves the other blocks' packs as they are (unless a run
+moves between blocks, which share no runs); within a block a change can regroup its packs.
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ class NoiseStudy:
         self.config = config
         self.study = config["noise"]
         self.runs = runs(self.study["grid"])
-        on_gpu = plans_on_gpu(config) if self.study["training"]["pack"] == "auto" else False
+        # only SGD runs stack; others pack as on a CPU, one after another
+        on_gpu = plans_on_gpu(config) and self.study["training"]["optimizer"] == "sgd"
         self.packs = {run_key(pack[0]): pack for pack in packs(self.study["grid"], config, on_gpu)}
         self._leader = {run_key(run): pack[0] for pack in self.packs.values() for run in pack}
         self._by_key = {run_key(run): run for run in self.runs}
