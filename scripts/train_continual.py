@@ -2,17 +2,11 @@
 
 from deepstudy import data, store
 from deepstudy.continual.job import continual_job
-from deepstudy.runner import rule_log
-from deepstudy.training import training_slot
+from deepstudy.training import training_job
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 
-gpus = snakemake.resources.get("gpu", 0), snakemake.config.get("gpus", "auto")
-share = snakemake.config.get("jobs_per_gpu", 1)
-with (
-    rule_log(snakemake.log[0]),
-    training_slot(*gpus, snakemake.params.device, snakemake.threads, share) as device,
-):
+with training_job(snakemake) as device:
     tensors = data.Tensors(store.open_store(snakemake.input.dataset), device)
     metrics = continual_job(
         snakemake.params.runs,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ from tqdm import tqdm
 from deepstudy.gpus import gpu_slot, job_gpu_ids
 from deepstudy.jobs import fingerprint
 from deepstudy.models import build_model
+from deepstudy.runner import rule_log
 
 OPTIMIZERS = ("sgd", "adam")
 #: Where training may run: ``auto`` picks CUDA when torch sees a GPU.
@@ -73,6 +74,20 @@ def training_slot(
         chosen = training_device(device, threads)
         print(f"GPU slot: {gpu} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')})")
         yield chosen
+
+
+@contextmanager
+def training_job(snakemake) -> Iterator[torch.device]:
+    """What a training rule script runs in: its log (:func:`deepstudy.runner.rule_log`) and, where
+    the job asked for a GPU, a GPU slot (``gpus`` and ``jobs_per_gpu`` from the config); yields the
+    torch device."""
+    gpus = snakemake.resources.get("gpu", 0), snakemake.config.get("gpus", "auto")
+    share = snakemake.config.get("jobs_per_gpu", 1)
+    with (
+        rule_log(snakemake.log[0]),
+        training_slot(*gpus, snakemake.params.device, snakemake.threads, share) as device,
+    ):
+        yield device
 
 
 def training_device(requested: str, threads: int) -> torch.device:

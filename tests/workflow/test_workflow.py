@@ -318,8 +318,8 @@ def test_concurrent_gpu_jobs_get_different_devices(repo, tmp_path):
 
 
 def test_packed_training_jobs_match_one_run_per_job(repo, tmp_path):
-    """noise.training.pack = 2: runs that differ in seed and lr share a job and a process; their
-    results match those of one run per job."""
+    """noise.training.pack = 2: runs of one model and batch size (here across alpha and seed)
+    share a job and a process, each on its own plan; their results match those of one run per job."""
     config = small_noise_study(repo, seeds=[0, 1, 2])
     summaries = {}
     for pack in (1, 2):
@@ -328,7 +328,7 @@ def test_packed_training_jobs_match_one_run_per_job(repo, tmp_path):
         config["noise"]["training"]["pack"] = pack
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
         counts = job_counts(snakemake(repo, workdir, "-n").stdout)
-        assert counts["train"] == (6 if pack == 1 else 4)  # per alpha: seeds {0, 1} and {2}
+        assert counts["train"] == (6 if pack == 1 else 3)  # six runs of one block, in pairs
         snakemake(repo, workdir)
         summaries[pack] = xr.open_zarr(workdir / "results" / "noise" / "summary.zarr").load()
         again = snakemake(repo, workdir, "-n")
@@ -338,7 +338,7 @@ def test_packed_training_jobs_match_one_run_per_job(repo, tmp_path):
     assert float(abs(alone - packed).mean()) <= 0.01
     np.testing.assert_allclose(summaries[1]["train_loss"], summaries[2]["train_loss"], atol=1e-4)
     logs = list((tmp_path / "pack2" / "results" / "logs" / "train").rglob("*.log"))
-    assert sum("trained 2 runs packed" in log.read_text() for log in logs) == 2
+    assert sum("trained 2 runs packed" in log.read_text() for log in logs) == 3
 
 
 @pytest.mark.parametrize("paper", ["noise_mnist", "regions_mnist", "continual_mnist"])
