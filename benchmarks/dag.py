@@ -1,8 +1,8 @@
 """Benchmark: time of `snakemake -n` (DAG building, no jobs run) for generated label-noise studies.
 
-Writes a study with about 1,000 and one with 10,000 training runs (one job each, plus their dilution
-plans) into temporary folders and times a dry run of each; the DAG must stay fast at scale, so
-input functions do no file I/O.
+Writes a study with about 1,000 and one with 10,000 training runs (in packs, ``noise.training.pack``,
+plus their dilution plans) into temporary folders and times a dry run of each; the DAG must stay
+fast at scale, so input functions do no file I/O.
 
 Run: .venv/bin/python benchmarks/dag.py [--runs 1000 10000]
 """
