@@ -26,6 +26,21 @@ def run_spec(run: dict) -> RunSpec:
     return spec_from_run(RunSpec, run, {"checkpoint_epochs": ()})
 
 
+def plan_index(
+    plan: xr.Dataset, train_x: torch.Tensor, has_source: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A plan's per-example image index and labels, on ``train_x``'s device: ``from_source``
+    examples index the source images stored after the training split (``has_source``)."""
+    device = train_x.device
+    index = torch.from_numpy(plan["source_index"].values).to(device)
+    from_source = torch.from_numpy(plan["from_source"].values).to(device)
+    if bool(from_source.any()):
+        if not has_source:
+            raise ValueError("this plan draws images from a source; pass source_x")
+        index = torch.where(from_source, index + len(train_x), index)
+    return index, torch.from_numpy(plan["label"].values).to(device)
+
+
 def training_set(
     plan: xr.Dataset, train_x: torch.Tensor, source_x: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -35,16 +50,9 @@ def training_set(
     Images are stored once (training split, then the source's images); the index refers into them,
     so α = 100 costs an index, not a hundred copies of the data.
     """
-    device = train_x.device
-    index = torch.from_numpy(plan["source_index"].values).to(device)
-    from_source = torch.from_numpy(plan["from_source"].values).to(device)
-    images = train_x
-    if bool(from_source.any()):
-        if source_x is None:
-            raise ValueError("this plan draws images from a source; pass source_x")
-        images = torch.cat([train_x, source_x.to(device)])
-        index = torch.where(from_source, index + len(train_x), index)
-    labels = torch.from_numpy(plan["label"].values).to(device)
+    index, labels = plan_index(plan, train_x, source_x is not None)
+    uses_source = source_x is not None and bool(plan["from_source"].values.any())
+    images = torch.cat([train_x, source_x.to(train_x.device)]) if uses_source else train_x
     return images, index, labels
 
 
@@ -100,8 +108,14 @@ def train_job(
     resume_dir = Path(resume_dir)
     resume_dir.mkdir(parents=True, exist_ok=True)
     sources = sources or [None] * len(plans)
-    sets = [training_set(plan, data.train_x, source) for plan, source in zip(plans, sources, strict=True)]
     images = shared_images(data.train_x, sources)
+    if images is None:  # pools differ: each plan's own images
+        sets = [training_set(plan, data.train_x, source) for plan, source in zip(plans, sources, strict=True)]
+    else:  # one copy of the images for every plan
+        sets = [
+            (images, *plan_index(plan, data.train_x, s is not None))
+            for plan, s in zip(plans, sources, strict=True)
+        ]
     examples = [len(index) for _, index, _ in sets]
     stack = images is not None and packable(specs, examples) and stacking_pays(specs[0], data.train_x.device)
     if len(specs) > 1 and stack:
