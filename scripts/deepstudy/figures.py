@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import matplotlib
 
@@ -25,3 +26,10 @@ def draw_figures(figures: dict[str, Callable[[], plt.Figure]], outputs: dict[str
     sns.set_theme(style="whitegrid", context="paper")
     for name, draw in figures.items():
         save_figure(draw(), outputs[name])
+
+
+def draw_summary_figures(
+    figures: dict[str, Callable[..., plt.Figure]], summary, plots: dict, outputs: dict[str, list[str]]
+) -> None:
+    """Draw each of ``figures`` (name -> function of a study's summary and its plot options)."""
+    draw_figures({name: partial(draw, summary, plots) for name, draw in figures.items()}, outputs)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -15,7 +13,7 @@ import xarray as xr  # noqa: E402
 
 from deepstudy.continual.catalogue import REPLAY_STRATEGIES  # noqa: E402
 from deepstudy.continual.workflow import UNBOUNDED  # noqa: E402
-from deepstudy.figures import draw_figures  # noqa: E402
+from deepstudy.figures import draw_summary_figures  # noqa: E402
 
 
 def curve_buffer_size(summary: xr.Dataset, plots: dict) -> str:
@@ -162,4 +160,4 @@ FIGURES = {
 def draw_all(summary: xr.Dataset, plots: dict, outputs: dict[str, list[str]]) -> None:
     """Draw every figure of :data:`FIGURES` into its output files."""
     summary = summary.load()
-    draw_figures({name: partial(draw, summary, plots) for name, draw in FIGURES.items()}, outputs)
+    draw_summary_figures(FIGURES, summary, plots, outputs)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -14,7 +12,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from deepstudy.figures import draw_figures  # noqa: E402
+from deepstudy.figures import draw_summary_figures  # noqa: E402
 from deepstudy.noise.summary import clean_needed  # noqa: E402
 from deepstudy.noise.workflow import PLOTTED_FACTORS  # noqa: E402
 
@@ -148,4 +146,4 @@ FIGURES = {
 
 def draw_all(summary: xr.Dataset, plots: dict, outputs: dict[str, list[str]]) -> None:
     """Draw every figure of :data:`FIGURES` into its output files."""
-    draw_figures({name: partial(draw, summary, plots) for name, draw in FIGURES.items()}, outputs)
+    draw_summary_figures(FIGURES, summary, plots, outputs)
