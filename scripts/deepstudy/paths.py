@@ -55,3 +55,7 @@ def figure_files(template: str, figure: str) -> list[str]:
     """The files of one figure, one per format, from a study's figure path ``template`` (the
     path without its extension)."""
     return [f"{template.format(figure=figure)}.{ext}" for ext in FIGURE_FORMATS]
+
+
+#: The reproduction table (see :mod:`deepstudy.claims`): CSV, its JSON twin, and the report's page.
+CLAIMS = {"table": "results/claims.csv", "json": "results/claims.json", "page": "results/claims.html"}

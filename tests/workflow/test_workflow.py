@@ -5,15 +5,23 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import xarray as xr
 import yaml
 from conftest import validate_study
+from deepstudy.activation import claims as activation_claims
+from deepstudy.claims import NOT_RUN, VERDICTS
 from deepstudy.config import load_schema
+from deepstudy.continual import claims as continual_claims
+from deepstudy.noise import claims as noise_claims
+from deepstudy.paths import CLAIMS
+from deepstudy.regions import claims as regions_claims
 
 pytestmark = pytest.mark.slow
 
@@ -167,6 +175,28 @@ def test_report_builds_offline(repo, study):
     workdir, _ = study
     snakemake(repo, workdir, "--report", str(workdir / "report.zip"))
     assert (workdir / "report.zip").stat().st_size > 10000
+    with zipfile.ZipFile(workdir / "report.zip") as report:
+        pages = [name for name in report.namelist() if name.endswith("claims.html")]
+        assert pages, "the report has no claims page"
+        assert "Larger batches help" in report.read(pages[0]).decode()
+
+
+def test_claims_table_lists_every_claim_with_a_verdict(study):
+    """Each study's statements, in order, each measured or saying why not."""
+    workdir, _ = study
+    table = pd.read_csv(workdir / CLAIMS["table"], keep_default_na=False)
+    statements = [
+        *noise_claims.STATEMENTS,
+        *regions_claims.STATEMENTS,
+        *activation_claims.STATEMENTS,
+        *continual_claims.STATEMENTS,
+    ]
+    assert list(table["claim"]) == [s.claim for s in statements]
+    assert set(table["verdict"]) <= set(VERDICTS)
+    assert (table["measured"].str.len() > 0).all()
+    # the tiny study sweeps one batch size: that claim cannot be checked, and says so
+    assert table.set_index("claim").loc[noise_claims.BATCH.claim, "verdict"] == NOT_RUN
+    assert (table["verdict"] != NOT_RUN).sum() >= 10
 
 
 def test_lint_is_clean(repo, study):

@@ -3,7 +3,7 @@ from deepstudy.activation import workflow as activation_workflow
 from deepstudy.config import ConfigError, load_schema, validate
 from deepstudy.continual import workflow as continual_workflow
 from deepstudy.noise import workflow as noise_workflow
-from deepstudy.paths import DATASET, FIGURE_FORMATS, benchmark_path, labels, log_path
+from deepstudy.paths import CLAIMS, DATASET, FIGURE_FORMATS, benchmark_path, labels, log_path
 from deepstudy.regions import workflow as regions_workflow
 
 # The config is complete and consistent before any job is planned: the schema fills in defaults,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-TORCH_DEFAULT = "torch"
+from deepstudy.activation.workflow import TORCH_DEFAULT
 
 
 def _weights(

@@ -17,3 +17,5 @@ PATHS = {
 FIGURES = ("activation_length", "trainability")
 #: The section of the report that holds the figures.
 REPORT_CATEGORY = "Activation length"
+#: The init that is PyTorch's own default (uniform weights and biases), beside the numbers c.
+TORCH_DEFAULT = "torch"

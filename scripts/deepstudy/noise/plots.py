@@ -7,30 +7,12 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from deepstudy.figures import draw_summary_figures  # noqa: E402
-from deepstudy.noise.summary import clean_needed  # noqa: E402
-from deepstudy.noise.workflow import PLOTTED_FACTORS  # noqa: E402
-
-
-def reference(summary: xr.Dataset, plots: dict) -> dict:
-    """The batch size, learning rate and clean-set size that figures hold fixed.
-
-    A value set in ``plots`` wins; otherwise the one with the most runs is taken.
-    """
-    ran = summary["test_accuracy"].notnull()
-    chosen = {}
-    for factor in PLOTTED_FACTORS:
-        if plots.get(factor) is not None:
-            chosen[factor] = plots[factor]
-        else:
-            counts = ran.sum([d for d in ran.dims if d != factor])
-            chosen[factor] = counts[factor].values[int(np.argmax(counts.values))].item()
-    return chosen
+from deepstudy.noise.summary import clean_needed, reference  # noqa: E402
 
 
 def _frame(data: xr.DataArray, name: str) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from deepstudy.noise.workflow import FACTORS
+from deepstudy.noise.workflow import FACTORS, PLOTTED_FACTORS
 
 #: The summary's dimensions: the grid's factors with the clean-set size and the seed last.
 DIMS = (*(f for f in FACTORS if f not in ("n_clean", "seed")), "n_clean", "seed")
@@ -79,3 +79,19 @@ def clean_needed(accuracy: xr.DataArray, target: float) -> xr.DataArray:
     result = xr.apply_ufunc(needed, accuracy, input_core_dims=[["n_clean"]], vectorize=True)
     result.attrs.update(units="examples", description=f"clean examples needed for accuracy {target}")
     return result
+
+
+def reference(summary: xr.Dataset, plots: dict) -> dict:
+    """The batch size, learning rate and clean-set size that figures hold fixed.
+
+    A value set in ``plots`` wins; otherwise the one with the most runs is taken.
+    """
+    ran = summary["test_accuracy"].notnull()
+    chosen = {}
+    for factor in PLOTTED_FACTORS:
+        if plots.get(factor) is not None:
+            chosen[factor] = plots[factor]
+        else:
+            counts = ran.sum([d for d in ran.dims if d != factor])
+            chosen[factor] = counts[factor].values[int(np.argmax(counts.values))].item()
+    return chosen
