@@ -10,7 +10,7 @@ MLP = {"architecture": "mlp", "depth": 1, "width": 64, "init": "he"}
 OPTIONS = {
     "clear": {"replay_weight": 1.0, "cloning_weight": 1.0},
     "derpp": {"alpha": 0.3, "beta": 0.5},
-    "ewc": {"lambda": 10.0, "gamma": 1.0, "fisher_examples": 200},
+    "ewc": {"lambda": 10.0, "gamma": 1.0, "fisher_examples": 200, "fisher": "expected"},
 }
 
 

@@ -31,3 +31,6 @@ TRAITS = {traits.name: traits for traits in CATALOGUE}
 STRATEGIES = tuple(TRAITS)
 #: Strategies that keep a replay buffer, whose size is a swept factor.
 REPLAY_STRATEGIES = tuple(traits.name for traits in CATALOGUE if traits.uses_buffer)
+#: The diagonal Fishers online EWC can weight its penalty with (``continual.ewc.fisher``): the
+#: expectation over the model's own predictions (the true Fisher), or the empirical one at the labels.
+FISHERS = ("expected", "empirical")
