@@ -30,8 +30,8 @@ def curve_buffer_size(summary: xr.Dataset, plots: dict) -> str:
 
 
 def diverged_note(summary: xr.Dataset, strategy: str, **where) -> str:
-    """ "k of n runs diverged" for ``strategy`` at the points ``where`` selects, or "" where none did;
-    a buffer-free strategy's runs, repeated at every buffer size, are counted once."""
+    """The note "k of n runs diverged" for ``strategy`` at the points ``where`` selects, or "" where
+    none did; a buffer-free strategy's runs, repeated at every buffer size, are counted once."""
     counts = summary[["n_diverged", "n_runs"]].sel(strategy=strategy, **where)
     if strategy not in REPLAY_STRATEGIES and "buffer_size" in counts.dims:
         counts = counts.isel(buffer_size=0)
