@@ -5,24 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from deepstudy import data
+from continual_helpers import OPTIONS, mnist1d, spec, split_plan
 from deepstudy.continual import learner as continual_learner
 from deepstudy.continual import summarize
 from deepstudy.continual.buffer import ReservoirBuffer
 from deepstudy.continual.job import continual_job
-from deepstudy.continual.learner import ContinualSpec, train_stream
+from deepstudy.continual.learner import train_stream
 from deepstudy.continual.strategies import CLASSES, STRATEGIES
 from deepstudy.continual.streams import make_stream
 from deepstudy.continual.summary import collect
 from deepstudy.continual.transforms import TaskTransforms
-
-MLP = {"architecture": "mlp", "depth": 1, "width": 64, "init": "he"}
-OPTIONS = {
-    "clear": {"replay_weight": 1.0, "cloning_weight": 1.0},
-    "derpp": {"alpha": 0.3, "beta": 0.5},
-    "ewc": {"lambda": 10.0, "gamma": 1.0, "fisher_examples": 200},
-}
-
 
 # -- metrics ---------------------------------------------------------------------------------
 
@@ -196,36 +188,7 @@ def test_rotation_by_a_right_angle_turns_the_image():
 
 @pytest.fixture(scope="module")
 def dataset():
-    ds = data.make_mnist1d(3000, seed=5)
-    return ds, data.Tensors(ds)
-
-
-def spec(strategy: str, **overrides) -> ContinualSpec:
-    values = dict(
-        name=strategy,
-        model=MLP,
-        strategy=strategy,
-        seed=0,
-        lr=0.05,
-        batch_size=32,
-        buffer_size=300,
-        strategy_options=OPTIONS.get(strategy, {}),
-        eval_every=20,
-        scenarios=("class", "task"),
-    )
-    return ContinualSpec(**{**values, **overrides})
-
-
-def split_plan(dataset, tasks=3, passes=2):
-    ds, tensors = dataset
-    return make_stream(
-        ds["train_y"].values,
-        ds["test_y"].values,
-        tensors.input_shape,
-        10,
-        {"kind": "split", "tasks": tasks, "passes": passes},
-        seed=0,
-    )
+    return mnist1d()
 
 
 def test_task_free_strategies_never_learn_of_tasks(dataset, monkeypatch):
@@ -299,6 +262,7 @@ def test_runs_repeat_bitwise_and_resume_after_an_interruption(dataset, tmp_path,
     resumed = train_stream(spec("clear"), plan, dataset[1], resume_path=resume, progress=False)
     assert np.array_equal(whole.matrix, resumed.matrix)
     assert np.array_equal(whole.curve, resumed.curve)
+    assert whole.loss == resumed.loss  # the partial window of losses at a task end is carried over
 
 
 def test_a_diverging_run_is_recorded_not_raised(dataset):

@@ -15,6 +15,7 @@ def test_every_strategy_class_declares_its_catalogue_entry():
         assert cls.traits.name == name
     assert {t.name for t in CATALOGUE if t.uses_buffer} == set(REPLAY_STRATEGIES) == {"er", "clear", "derpp"}
     assert [t.name for t in CATALOGUE if t.uses_task_boundaries] == ["ewc"]
+    assert [t.name for t in CATALOGUE if not t.task_ordered] == ["joint"]  # shuffled: no transfer
 
 
 def test_replay_strategies_run_at_every_buffer_size_the_others_once(config, schema):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from deepstudy.config import STUDIES
-from deepstudy.continual.catalogue import STRATEGIES
+from deepstudy.continual.catalogue import FISHERS, STRATEGIES
 from deepstudy.continual.streams import BOUNDARIES, KINDS
 from deepstudy.continual.workflow import SCENARIOS
 from deepstudy.datasets import DATASETS
@@ -32,6 +32,7 @@ ENUMS = {
     "scenarios": SCENARIOS,
     "boundary": BOUNDARIES,
     "strategies": STRATEGIES,
+    "fisher": FISHERS,
 }
 
 

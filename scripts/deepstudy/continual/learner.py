@@ -1,7 +1,12 @@
 """Training a strategy on a stream, evaluating every task along the way (the CLEAR picture) and at
 every task end (the accuracy matrix). Reuses the project's training machinery: data on the device,
 explicit seeded generators (bitwise repeatable on CPU), a progress bar, a resume checkpoint written
-at every task end, and NaN recorded as divergence."""
+at every task end, and NaN recorded as divergence.
+
+Divergence is caught at every step without a device sync per step: each step's loss is folded
+into a non-finite flag on the device, read (with the weights' finiteness) wherever the learner
+syncs anyway, before every evaluation. A NaN network is never scored: the run stops there,
+``diverged``, with NaN in the matrix from that task on."""
 
 from __future__ import annotations
 
@@ -105,6 +110,20 @@ class Evaluator:
         return result
 
 
+def finite(net: torch.nn.Module) -> torch.Tensor:
+    """Whether every weight and floating buffer of ``net`` is finite, as a tensor (no sync)."""
+    tensors = [t for t in net.state_dict().values() if t.is_floating_point()]
+    return torch.stack([torch.isfinite(t).all() for t in tensors]).all()
+
+
+def diverging(loss: torch.Tensor, nonfinite: torch.Tensor, net: torch.nn.Module) -> tuple[float, bool]:
+    """``loss`` as a number, and whether the run has diverged: a step's loss was not finite, or the
+    weights are not (the last step's update may have broken them); one device sync for both."""
+    broken = nonfinite | ~torch.isfinite(loss) | ~finite(net)
+    value, flag = torch.stack([loss.double(), broken.double()]).tolist()
+    return value, bool(flag)
+
+
 def make_strategy(spec: ContinualSpec, net, stream_length: int, input_shape, num_classes, device) -> Strategy:
     optimizer = make_optimizer(spec, net.parameters())
     buffer = None
@@ -139,39 +158,43 @@ def train_stream(
     matrix = np.full((scenarios, tasks, tasks), np.nan)
     reference = evaluator(net)
     curve, curve_steps, losses = [reference], [0], []
-    done_tasks, step, diverged = 0, 0, False
+    done_tasks, step, diverged, running = 0, 0, False, 0.0
     resume_path = Path(resume_path) if resume_path is not None else None
     if resume_path is not None and resume_path.exists():
         state = torch.load(resume_path, map_location="cpu", weights_only=False)
-        if state["fingerprint"] == spec.fingerprint():
+        if state["fingerprint"] == spec.fingerprint() and "running_loss" in state:  # else: start afresh
             net.load_state_dict(state["model"])
             strategy.optimizer.load_state_dict(state["optimizer"])
             strategy.load_state_dict(state["strategy"])
             matrix, reference, curve, curve_steps, losses = state["progress"]
-            done_tasks, step = state["tasks_done"], state["step"]
+            done_tasks, step, running = state["tasks_done"], state["step"], state["running_loss"]
     bar = tqdm(
         total=len(batches), initial=step, desc=spec.name, disable=not progress, mininterval=5.0, ascii=True
     )
     net.train()
-    running = torch.zeros((), dtype=torch.float64, device=device)
+    # the loss summed since the last evaluation (carried over task ends and resumes), and whether
+    # any step's loss was not finite: both stay on the device until a sync point reads them
+    running = torch.tensor(running, dtype=torch.float64, device=device)
+    nonfinite = torch.zeros((), dtype=torch.bool, device=device)
     for task in range(done_tasks, tasks):
         for first, stop, _ in (b for b in batches[step:] if b[2] == task):
             position = slice(first, stop)
             x = transforms(data.train_x[example[position]], example_task[position])
             loss = strategy.observe(x, data.train_y[example[position]])  # inputs and labels only
             running += loss
+            nonfinite |= ~torch.isfinite(loss)
             step += 1
             bar.update(1)
             if step % spec.eval_every == 0:
-                mean_loss = (running / spec.eval_every).item()
+                mean_loss, diverged = diverging(running / spec.eval_every, nonfinite, net)
                 running.zero_()
-                if not math.isfinite(mean_loss):
-                    diverged = True
+                if diverged:
                     break
                 losses.append(mean_loss)
                 curve.append(evaluator(net))
                 curve_steps.append(step)
-        if diverged:
+        if diverged or diverging(running, nonfinite, net)[1]:  # the task's last partial window too
+            diverged = True
             break
         matrix[:, task] = evaluator(net)
         if strategy.traits.uses_task_boundaries:  # only task-aware strategies learn where a task ends
@@ -189,6 +212,7 @@ def train_stream(
                     "progress": (matrix, reference, curve, curve_steps, losses),
                     "tasks_done": task + 1,
                     "step": step,
+                    "running_loss": running.item(),
                 },
                 resume_path,
             )

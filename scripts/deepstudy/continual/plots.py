@@ -1,4 +1,7 @@
-"""Figures of the continual-learning study, drawn with seaborn from the summary Dataset."""
+"""Figures of the continual-learning study, drawn with seaborn from the summary Dataset.
+
+Each figure says how many runs diverged where any did (their metrics are NaN and left out of the
+means over seeds), and none draws transfer or forgetting for a strategy without a task order."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from deepstudy.continual.catalogue import REPLAY_STRATEGIES  # noqa: E402
+from deepstudy.continual.catalogue import REPLAY_STRATEGIES, TRAITS  # noqa: E402
 from deepstudy.continual.workflow import UNBOUNDED  # noqa: E402
 from deepstudy.figures import draw_summary_figures  # noqa: E402
 
@@ -24,6 +27,24 @@ def curve_buffer_size(summary: xr.Dataset, plots: dict) -> str:
     sizes = [str(s) for s in summary["buffer_size"].values]
     finite = [s for s in sizes if s.isdigit()]
     return max(finite, key=int) if finite else sizes[-1]
+
+
+def diverged_note(summary: xr.Dataset, strategy: str, **where) -> str:
+    """The note "k of n runs diverged" for ``strategy`` at the points ``where`` selects, or "" where
+    none did; a buffer-free strategy's runs, repeated at every buffer size, are counted once."""
+    counts = summary[["n_diverged", "n_runs"]].sel(strategy=strategy, **where)
+    if strategy not in REPLAY_STRATEGIES and "buffer_size" in counts.dims:
+        counts = counts.isel(buffer_size=0)
+    diverged, total = int(counts["n_diverged"].sum()), int(counts["n_runs"].sum())
+    return f"{diverged} of {total} runs diverged" if diverged else ""
+
+
+def panel_title(summary: xr.Dataset, strategy: str, stream: str, scenario: str, size: str) -> str:
+    """A panel's strategy (with its buffer size where it keeps one), stream and scenario, and how
+    many of its runs diverged where any did."""
+    title = strategy if strategy not in REPLAY_STRATEGIES else f"{strategy} (buffer {size})"
+    note = diverged_note(summary, strategy, stream=stream, buffer_size=size)
+    return f"{title}\n{stream}, {scenario}" + (f"\n{note}" if note else "")
 
 
 def panels(summary: xr.Dataset) -> list[tuple[str, str]]:
@@ -64,8 +85,7 @@ def along_stream(summary: xr.Dataset, plots: dict) -> plt.Figure:
             for end in ends[:-1]:
                 ax.axvline(end, color="grey", linestyle=":", linewidth=0.8)
             ax.set_ylim(0, 1)
-            title = strategy if strategy not in REPLAY_STRATEGIES else f"{strategy} (buffer {size})"
-            ax.set_title(f"{title}\n{stream}, {scenario}", fontsize=8)
+            ax.set_title(panel_title(summary, strategy, stream, scenario, size), fontsize=8)
             if r == len(rows) - 1:
                 ax.set_xlabel("batches seen")
             if c == 0:
@@ -103,7 +123,10 @@ def accuracy_matrices(summary: xr.Dataset, plots: dict) -> plt.Figure:
                 annot_kws={"fontsize": 5},
                 square=True,
             )
-            axes[r, c].set_title(f"{strategy}\n{stream}, {scenario}", fontsize=8)
+            title = panel_title(summary, strategy, stream, scenario, size)
+            if not TRAITS[strategy].task_ordered:  # its rows are positions of a shuffled stream
+                title = title.replace(strategy, f"{strategy} (shuffled: no task order)", 1)
+            axes[r, c].set_title(title, fontsize=8)
             axes[r, c].set_xlabel("evaluated on task" if r == len(rows) - 1 else "")
             axes[r, c].set_ylabel("trained through task" if c == 0 else "")
     fig.tight_layout()
@@ -111,12 +134,17 @@ def accuracy_matrices(summary: xr.Dataset, plots: dict) -> plt.Figure:
 
 
 def buffer_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
-    """Final average accuracy and forgetting against buffer size per strategy; unbounded marked."""
+    """Final average accuracy and forgetting against buffer size per strategy (mean ± sd over the
+    seeds that did not diverge; the legend counts those that did); unbounded marked. Strategies
+    without a task order have no forgetting (NaN in the summary), so none is drawn for them."""
     frames = []
     for metric in ("average_accuracy", "forgetting"):
         frame = summary[metric].rename("value").to_dataframe().reset_index().dropna(subset=["value"])
         frames.append(frame.assign(metric=metric.replace("_", " ")))
     frame = pd.concat(frames)
+    strategies = [str(s) for s in summary["strategy"].values]
+    notes = {s: diverged_note(summary, s) for s in strategies}
+    frame["strategy"] = frame["strategy"].map({s: f"{s} ({n})" if n else s for s, n in notes.items()})
     frame = frame[
         [(s, c) in panels(summary) for s, c in zip(frame["stream"], frame["scenario"], strict=True)]
     ]
@@ -144,8 +172,10 @@ def buffer_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
         for ax in grid.axes.flat:
             position = order.index(UNBOUNDED)
             ax.axvspan(position - 0.3, position + 0.3, color="grey", alpha=0.15, linewidth=0)
+    unordered = [s for s in strategies if not TRAITS[s].task_ordered]
+    note = f"; {', '.join(unordered)}: no task order, so no forgetting" if unordered else ""
     grid.figure.suptitle(
-        "buffer-free strategies are drawn flat; shaded: unbounded buffer", y=1.02, fontsize=9
+        f"buffer-free strategies are drawn flat; shaded: unbounded buffer{note}", y=1.02, fontsize=9
     )
     return grid.figure
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, grad, jacrev, vmap
 
 from deepstudy.continual.buffer import ReservoirBuffer
 from deepstudy.continual.catalogue import REPLAY_STRATEGIES, STRATEGIES, TRAITS  # noqa: F401 - re-exported
@@ -121,7 +121,8 @@ class DerPlusPlus(ExperienceReplay):
 
 class OnlineEwc(Strategy):
     """``ewc``, online (Schwarz et al. 2018): a quadratic pull towards the weights at the last task
-    end, weighted by a running diagonal Fisher. It needs task boundaries: the contrast to CLEAR."""
+    end, weighted by a running diagonal Fisher, expected or empirical (``options["fisher"]``). It
+    needs task boundaries: the contrast to CLEAR."""
 
     traits = TRAITS["ewc"]
 
@@ -142,27 +143,49 @@ class OnlineEwc(Strategy):
         return loss, logits
 
     def end_task(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """Add the ending task's diagonal empirical Fisher (per-example squared gradients of the
-        log-likelihood of the true label) to the decayed running one; anchor at today's weights."""
+        """Add the ending task's diagonal Fisher (``options["fisher"]``, see :meth:`task_fisher`) to
+        the decayed running one; anchor at today's weights."""
         params = {name: p.detach() for name, p in self.net.named_parameters()}
-        buffers = {name: b.detach() for name, b in self.net.named_buffers()}
-
-        def log_likelihood(p: dict, example: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-            logits = functional_call(self.net, (p, buffers), (example[None],))
-            return F.log_softmax(logits, dim=1)[0].gather(0, label[None])[0]
-
-        per_example = vmap(grad(log_likelihood), in_dims=(None, 0, 0))
         limit = self.options["fisher_examples"]
-        x, y = x[:limit], y[:limit]
-        fisher = {name: torch.zeros_like(p) for name, p in params.items()}
-        for start in range(0, len(x), 256):
-            grads = per_example(params, x[start : start + 256], y[start : start + 256])
-            for name in fisher:
-                fisher[name] += (grads[name] ** 2).sum(0)
-        fisher = {name: value / max(len(x), 1) for name, value in fisher.items()}
+        fisher = self.task_fisher(params, x[:limit], y[:limit])
         if self.fisher is not None:
             fisher = {name: self.options["gamma"] * self.fisher[name] + fisher[name] for name in fisher}
         self.fisher, self.anchor = fisher, {name: p.clone() for name, p in params.items()}
+
+    def task_fisher(self, params: dict, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The diagonal Fisher of the examples ``x``, mean over examples of
+
+        - ``expected`` (the true Fisher of Kirkpatrick et al. 2017 and Schwarz et al. 2018): the
+          expectation over the model's own prediction, sum_c p_c(x) (d log p_c(x) / d theta)^2,
+          exact (every class's gradient, weighted by its probability, none sampled);
+        - ``empirical``: (d log p_y(x) / d theta)^2 at the true label y, which approximates it
+          only where the model fits its data (Kunstner et al. 2019).
+        """
+        buffers = {name: b.detach() for name, b in self.net.named_buffers()}
+
+        def log_probs(p: dict, example: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out = F.log_softmax(functional_call(self.net, (p, buffers), (example[None],)), dim=1)[0]
+            return out, out
+
+        def log_likelihood(p: dict, example: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+            return log_probs(p, example)[0].gather(0, label[None])[0]
+
+        def squared(xs: torch.Tensor, ys: torch.Tensor) -> dict[str, torch.Tensor]:
+            """The chunk's squared gradients, summed over its examples (and weighted classes)."""
+            if self.options["fisher"] == "empirical":
+                grads = vmap(grad(log_likelihood), in_dims=(None, 0, 0))(params, xs, ys)
+                return {name: (g**2).sum(0) for name, g in grads.items()}
+            grads, log_p = vmap(jacrev(log_probs, has_aux=True), in_dims=(None, 0))(params, xs)
+            return {name: torch.einsum("nc,nc...->...", log_p.exp(), g**2) for name, g in grads.items()}
+
+        with torch.no_grad():  # 256 gradients at a time: the expected Fisher takes one per class
+            classes = self.net(x[:1]).shape[1] if self.options["fisher"] == "expected" else 1
+        chunk = max(1, 256 // classes)
+        fisher = {name: torch.zeros_like(p) for name, p in params.items()}
+        for start in range(0, len(x), chunk):
+            for name, value in squared(x[start : start + chunk], y[start : start + chunk]).items():
+                fisher[name] += value
+        return {name: value / max(len(x), 1) for name, value in fisher.items()}
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "fisher": self.fisher, "anchor": self.anchor}

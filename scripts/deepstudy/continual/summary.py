@@ -5,10 +5,18 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from deepstudy.continual.catalogue import TRAITS
 from deepstudy.continual.metrics import summarize
 from deepstudy.continual.workflow import FACTORS, NO_BUFFER
 
 METRICS = ("average_accuracy", "backward_transfer", "forgetting", "forward_transfer")
+#: The metrics that compare tasks along the stream's task order: NaN for a strategy without one.
+TRANSFER_METRICS = ("backward_transfer", "forgetting", "forward_transfer")
+#: Why they are NaN there.
+NO_TASK_ORDER = (
+    "NaN for these strategies: they see the stream shuffled, so their accuracy matrix is read at the task"
+    " ends' positions of an i.i.d. order, where no task has been learnt before another"
+)
 
 
 def _metric(accuracy: np.ndarray, reference: np.ndarray, name: str) -> float:
@@ -26,7 +34,9 @@ def collect(metrics: list[xr.Dataset], buffer_sizes: list[str]) -> xr.Dataset:
     the summary metrics.
 
     Strategies without a buffer (``buffer_size`` "none") are repeated at every buffer size, so that
-    they sit beside the replay strategies in every comparison. Cells without a run hold NaN.
+    they sit beside the replay strategies in every comparison. Cells without a run hold NaN, as do
+    the metrics of diverged runs (``n_diverged`` of ``n_runs`` at each point) and the transfer
+    metrics of strategies without a task order (see :data:`TRANSFER_METRICS`).
     """
     runs = []
     for job in metrics:  # a job's store holds its runs along run
@@ -59,8 +69,9 @@ def collect(metrics: list[xr.Dataset], buffer_sizes: list[str]) -> xr.Dataset:
             "task_end_step": grid["task_end_step"].max([d for d in FACTORS if d != "stream"]),
         }
     )
+    unordered = [str(s) for s in summary["strategy"].values if not TRAITS[str(s)].task_ordered]
     for name in METRICS:
-        summary[name] = xr.apply_ufunc(
+        value = xr.apply_ufunc(
             _metric,
             accuracy,
             reference,
@@ -68,7 +79,16 @@ def collect(metrics: list[xr.Dataset], buffer_sizes: list[str]) -> xr.Dataset:
             input_core_dims=[["trained_on", "eval_task"], ["eval_task"]],
             vectorize=True,
         )
+        if name in TRANSFER_METRICS:
+            value = value.where(~value["strategy"].isin(unordered))
+            value.attrs.update(not_applicable=unordered, not_applicable_reason=NO_TASK_ORDER)
+        summary[name] = value
         summary[name].attrs["units"] = "fraction"
+    # a diverged run's metrics are NaN, and so left out of any mean over seeds: count them
+    summary["n_runs"] = summary["diverged"].notnull().sum("seed")
+    summary["n_diverged"] = (summary["diverged"] == 1).sum("seed")
+    summary["n_runs"].attrs["description"] = "runs at this point (seeds that ran)"
+    summary["n_diverged"].attrs["description"] = "of those, runs whose loss or weights turned NaN or infinite"
     summary["accuracy"].attrs.update(metrics[0]["accuracy"].attrs)
     summary["accuracy_curve"].attrs.update(metrics[0]["accuracy_curve"].attrs)
     summary["average_accuracy"].attrs["description"] = "mean over tasks of the accuracy after the last task"
