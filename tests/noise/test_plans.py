@@ -205,3 +205,44 @@ def test_validation_examples_are_carved_from_the_training_split_before_clean_and
     assert not np.array_equal(other["validation_index"].values, validation)
     with pytest.raises(ValueError, match="n_clean"):
         noise.dilute(train_y, K, 901, 0, "uniform", seed=0, validation_examples=100)
+
+
+@pytest.mark.parametrize("count", [1, 2])  # alone, and stacked in a pack
+def test_a_job_records_accuracy_on_its_plans_validation_examples(tmp_path, count):
+    from deepstudy.checkpoints import load_checkpoint
+    from deepstudy.data import Tensors, make_mnist1d
+    from deepstudy.plan_training import train_job
+    from deepstudy.training import accuracy
+
+    tensors = Tensors(make_mnist1d(1000, seed=3))
+    train_y = tensors.train_y.numpy()
+    model = {"architecture": "mlp", "depth": 1, "width": 16, "init": "he"}
+    plans = [
+        noise.dilute(train_y, K, 100, 1, "uniform", seed=k, validation_examples=60, validation_seed=5)
+        for k in range(count)
+    ]
+    runs = [
+        dict(
+            name=f"run{k}",
+            model=model,
+            seed=k,
+            lr=0.05,
+            batch_size=32,
+            epochs=2,
+            epoch_examples=320,
+            checkpoint_epochs=[2],
+            factors={"k": k},
+        )
+        for k in range(count)
+    ]
+    metrics = train_job(runs, plans, tensors, [str(tmp_path / "end.pt")], tmp_path / "resume")
+    assert metrics["validation_curve"].dims == ("run", "epoch")
+    assert "validation" in metrics["validation_curve"].attrs["description"]
+    index = torch.from_numpy(plans[0]["validation_index"].values)
+    for k in range(count):
+        net = load_checkpoint(tmp_path / "end.pt", f"run{k}")
+        expected = accuracy(net, tensors.train_x[index], tensors.train_y[index])  # clean labels
+        assert metrics["validation_curve"].values[k, -1] == pytest.approx(expected, abs=1 / 60 + 1e-9)
+    memorise = noise.dilute(train_y, K, 100, 0, "uniform", seed=0)  # no validation examples: no curve
+    alone = train_job(runs[:1], [memorise], tensors, [str(tmp_path / "m.pt")], tmp_path / "resume")
+    assert "validation_curve" not in alone
