@@ -21,7 +21,11 @@ with rule_log(snakemake.log[0]):
         int(wildcards.seed),
         dict(snakemake.params.noise),
         source_size,
+        dict(snakemake.params.validation),
     )
     plan.attrs["dataset"] = wildcards.dataset
     store.write_store(plan, snakemake.output.plan, snakemake.config)
-    print(f"wrote {snakemake.output.plan}: {plan.attrs['n_clean']} clean, {plan.attrs['n_noisy']} noisy")
+    print(
+        f"wrote {snakemake.output.plan}: {plan.attrs['n_clean']} clean, {plan.attrs['n_noisy']} noisy,"
+        f" {plan.sizes['validation_example']} for validation"
+    )

@@ -190,11 +190,13 @@ def train_packed(
     test_y: torch.Tensor,
     num_classes: int,
     resume_path: str | Path | None = None,
+    validation: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> list[RunResult]:
     """Train the runs of one pack together, run k on ``images[indices[k]]`` with ``labels[k]``;
-    each run's history, checkpoints and final weights as :func:`deepstudy.training.train_run`
-    would give them. With ``resume_path``, the pack's state is saved there after every epoch and a
-    later call with the same specs continues from it."""
+    each run's history (validation accuracy on the pack's shared ``validation`` examples, if
+    given), checkpoints and final weights as :func:`deepstudy.training.train_run` would give them.
+    With ``resume_path``, the pack's state is saved there after every epoch and a later call with
+    the same specs continues from it."""
     device = images.device
     nets = [build_model(s.model, tuple(images.shape[1:]), num_classes, s.seed).to(device) for s in specs]
     packed = stacked(nets)
@@ -241,6 +243,7 @@ def train_packed(
             seen += counts
         mean_loss = (total / seen).tolist()
         test_accuracy = packed.accuracy(test_x, test_y)
+        validation_accuracy = packed.accuracy(*validation) if validation is not None else None
         for k, spec in enumerate(specs):
             result = results[k]
             if result.diverged:
@@ -250,9 +253,13 @@ def train_packed(
                 missing = spec.epochs - len(result.train_loss)
                 result.train_loss += [math.nan] * missing
                 result.test_accuracy += [math.nan] * missing
+                if validation is not None:
+                    result.validation_accuracy += [math.nan] * missing
                 continue
             result.train_loss.append(mean_loss[k])
             result.test_accuracy.append(test_accuracy[k])
+            if validation_accuracy is not None:
+                result.validation_accuracy.append(validation_accuracy[k])
             if epoch in spec.checkpoint_epochs:
                 result.checkpoints[epoch] = packed.state_dict(k)
         if resume_path is not None:

@@ -2,7 +2,9 @@
 
 A label plan (a dilution plan of the noise study, or a memorisation plan of the regions study)
 lists, per training example, the index of its image (``source_index``; into another pool of images
-where ``from_source``) and the label it is trained with (``label``).
+where ``from_source``) and the label it is trained with (``label``). A dilution plan also names
+validation examples (``validation_index``, into the training split), on which each run's accuracy
+is recorded after every epoch to choose its best epoch; memorisation plans name none.
 """
 
 from __future__ import annotations
@@ -66,7 +68,21 @@ def shared_images(train_x: torch.Tensor, sources: list[torch.Tensor | None]) -> 
     return torch.cat([train_x, pools[0].to(train_x.device)]) if pools else train_x
 
 
-def _train_alone(specs, sets, data: Tensors, resume_dir: Path):
+def validation_set(plans: list[xr.Dataset], data: Tensors) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The validation examples that a job's plans name: training images with their clean labels;
+    None where they name none. All plans of a job must name the same ones (one config's split)."""
+    indices = [plan["validation_index"].values if "validation_index" in plan else None for plan in plans]
+    if indices[0] is None or len(indices[0]) == 0:
+        if any(i is not None and len(i) for i in indices):
+            raise ValueError("all plans of a job must name the same validation examples")
+        return None
+    if any(i is None or not np.array_equal(i, indices[0]) for i in indices[1:]):
+        raise ValueError("all plans of a job must name the same validation examples")
+    index = torch.from_numpy(indices[0]).to(data.train_x.device)
+    return data.train_x[index], data.train_y[index]
+
+
+def _train_alone(specs, sets, data: Tensors, resume_dir: Path, validation):
     results, seconds = [], []
     for spec, (images, index, labels) in zip(specs, sets, strict=True):
         started = time.perf_counter()
@@ -80,6 +96,7 @@ def _train_alone(specs, sets, data: Tensors, resume_dir: Path):
                 data.test_y,
                 data.num_classes,
                 resume_path=resume_path(resume_dir, spec.name),
+                validation=validation,
             )
         )
         seconds.append(time.perf_counter() - started)
@@ -116,6 +133,7 @@ def train_job(
             (images, *plan_index(plan, data.train_x, s is not None))
             for plan, s in zip(plans, sources, strict=True)
         ]
+    validation = validation_set(plans, data)
     examples = [len(index) for _, index, _ in sets]
     stack = images is not None and packable(specs, examples) and stacking_pays(specs[0], data.train_x.device)
     if len(specs) > 1 and stack:
@@ -129,12 +147,13 @@ def train_job(
             data.test_y,
             data.num_classes,
             resume_path=resume_path(resume_dir, "pack"),
+            validation=validation,
         )
         seconds = [(time.perf_counter() - started) / len(specs)] * len(specs)
         print(f"trained {len(specs)} runs packed in one process")
         resume_path(resume_dir, "pack").unlink(missing_ok=True)
     else:
-        results, seconds = _train_alone(specs, sets, data, resume_dir)
+        results, seconds = _train_alone(specs, sets, data, resume_dir, validation)
     histories = [history_arrays(result, spec.epochs) for spec, result in zip(specs, results, strict=True)]
     curves = [h["accuracy_curve"] for h in histories]
     losses = [h["train_loss"] for h in histories]
@@ -167,6 +186,13 @@ def train_job(
         coords={"run": [spec.name for spec in specs], "epoch": np.arange(1, epochs + 1)},
         attrs={"num_classes": data.num_classes},
     )
+    if validation is not None:
+        metrics["validation_curve"] = (("run", "epoch"), np.stack([h["validation_curve"] for h in histories]))
+        metrics["validation_curve"].attrs.update(
+            units="fraction",
+            description="accuracy after each epoch on the plans' validation examples (clean labels,"
+            " never trained on), which choose the best epoch",
+        )
     add_factor_coords(metrics, runs)
     metrics["accuracy_curve"].attrs.update(
         units="fraction", description="clean test accuracy after each epoch"

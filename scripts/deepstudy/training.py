@@ -59,6 +59,8 @@ class RunResult:
 
     train_loss: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
+    #: accuracy on the validation examples after each epoch (empty without them): picks the best epoch
+    validation_accuracy: list[float] = field(default_factory=list)
     diverged: bool = False
     checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
     final_state: dict[str, torch.Tensor] | None = None
@@ -195,10 +197,12 @@ def train_run(
     resume_path: str | Path | None = None,
     on_epoch_end: Callable[[int, RunResult], None] | None = None,
     progress: bool = True,
+    validation: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> RunResult:
     """Train one run on the examples ``images[index]`` with ``labels``; evaluate on the test split.
 
-    After each epoch the run records mean training loss and clean test accuracy, keeps the weights
+    After each epoch the run records mean training loss, clean test accuracy and, given
+    ``validation`` (images and clean labels, never trained on), validation accuracy; keeps the weights
     if the epoch is a checkpoint epoch (epoch 0 means at initialisation), and writes its full state
     to ``resume_path``; a later call with the same spec and path continues from there. A loss that
     turns NaN or infinite marks the run diverged and ends it, with NaN for the epochs left.
@@ -250,9 +254,13 @@ def train_run(
             missing = spec.epochs - len(result.train_loss)
             result.train_loss += [math.nan] * missing
             result.test_accuracy += [math.nan] * missing
+            if validation is not None:
+                result.validation_accuracy += [math.nan] * missing
         else:
             result.train_loss.append(mean_loss)
             result.test_accuracy.append(accuracy(net, test_x, test_y))
+            if validation is not None:
+                result.validation_accuracy.append(accuracy(net, *validation))
             if epoch in spec.checkpoint_epochs:
                 result.checkpoints[epoch] = cpu_state(net)
         bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{result.test_accuracy[-1]:.3f}")
@@ -276,8 +284,12 @@ def train_run(
 
 
 def history_arrays(result: RunResult, epochs: int) -> dict[str, np.ndarray]:
-    """The per-epoch history of a run as arrays of length ``epochs``."""
-    return {
+    """The per-epoch history of a run as arrays of length ``epochs`` (``validation_curve`` only
+    where the run had validation examples)."""
+    history = {
         "train_loss": np.asarray(result.train_loss, dtype=np.float64)[:epochs],
         "accuracy_curve": np.asarray(result.test_accuracy, dtype=np.float64)[:epochs],
     }
+    if result.validation_accuracy:
+        history["validation_curve"] = np.asarray(result.validation_accuracy, dtype=np.float64)[:epochs]
+    return history

@@ -41,3 +41,35 @@ def test_a_sensible_net_starts_training_and_a_collapsing_one_does_not(mnist1d_sm
     bad = activations.starts_training(data.train_x, data.train_y, [64] * 30, 0.5, 10, 200, 0.01, 64, seed=0)
     assert good < 0.8
     assert bad > 0.95
+
+
+def test_each_init_draws_its_own_networks_and_inputs():
+    """c = 1 and c = 3 from one sample would be exact rescalings: M_l(3) = 3^l M_l(1) for every network."""
+    from deepstudy.activation.analysis import activation_table
+
+    table = activation_table({"deep": [16] * 4}, [1, 3], 8, networks=30, inputs=2, seed=0)["squared_length"]
+    ratio = (table.sel(init="3") / table.sel(init="1")).isel(profile=0).values
+    layers = np.arange(1, 5)
+    assert not np.allclose(ratio, 3.0**layers), "the inits share one sample"
+    alone = activation_table({"deep": [16] * 4}, [3], 8, networks=30, inputs=2, seed=0)["squared_length"]
+    np.testing.assert_array_equal(alone.sel(init="3"), table.sel(init="3"))  # order of the list: no matter
+    other = activation_table({"deep": [16] * 4}, [3], 8, networks=30, inputs=2, seed=1)["squared_length"]
+    assert not np.allclose(other.sel(init="3"), table.sel(init="3"))
+
+
+def test_each_init_of_the_trainability_map_trains_from_its_own_seed(monkeypatch):
+    from deepstudy.activation import analysis
+
+    seeds = {}
+
+    def record(train_x, train_y, widths, init, num_classes, steps, lr, batch_size, seed):
+        seeds[init] = seed
+        return 1.0
+
+    monkeypatch.setattr(analysis, "starts_training", record)
+    options = {"depth": [1], "width": [4], "init": [1, 2], "steps": 1, "lr": 0.1, "batch_size": 2, "seed": 0}
+    analysis.trainability_map(None, None, 10, options)
+    assert seeds[1] != seeds[2]
+    both = dict(seeds)
+    analysis.trainability_map(None, None, 10, {**options, "init": [2]})
+    assert seeds[2] == both[2]

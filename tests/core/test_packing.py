@@ -160,3 +160,27 @@ def test_packed_accuracy_is_each_networks_own(tensors):
     nets = [build_model(s.model, tensors.input_shape, 10, s.seed) for s in specs(3)]
     together = PackedMLP(nets).accuracy(tensors.test_x, tensors.test_y, batch_size=64)
     assert together == [accuracy(net, tensors.test_x, tensors.test_y) for net in nets]
+
+
+def test_packed_runs_record_their_own_validation_accuracy(tensors):
+    runs = specs(3, epochs=2)
+    index = torch.arange(len(tensors.train_x))
+    validation = (tensors.train_x[:200], tensors.train_y[:200])
+    arguments = (tensors.train_x, [index] * 3, [tensors.train_y] * 3, tensors.test_x, tensors.test_y, 10)
+    packed = train_packed(runs, *arguments, validation=validation)
+    on_test = train_packed(runs, *arguments, validation=(tensors.test_x, tensors.test_y))
+    for k, run in enumerate(runs):
+        assert len(packed[k].validation_accuracy) == 2
+        assert on_test[k].validation_accuracy == on_test[k].test_accuracy
+        alone = train_run(
+            run,
+            tensors.train_x,
+            index,
+            tensors.train_y,
+            tensors.test_x,
+            tensors.test_y,
+            10,
+            progress=False,
+            validation=validation,
+        )
+        assert packed[k].validation_accuracy == pytest.approx(alone.validation_accuracy, abs=0.011)

@@ -128,3 +128,18 @@ def test_epoch_examples_fixes_the_steps_of_an_epoch(tiny):
     assert [len(b) for b in batches] == [4, 4, 2, 4, 4, 2]
     assert sorted(torch.cat(batches[:3]).tolist()) == list(range(10))
     assert np.array_equal(sorted(torch.cat(batches[3:]).tolist()), np.arange(10))
+
+
+def test_validation_accuracy_is_recorded_after_every_epoch(tiny):
+    """On the test split as its validation set, a run's validation curve is its test curve; on
+    other examples it is their own accuracy; it turns NaN, as the test curve, when a run diverges."""
+    tensors = tiny[0]
+    spec = RunSpec("v", MLP, seed=1, lr=0.05, batch_size=64, epochs=3, epoch_examples=640)
+    on_test = train(tiny, spec, validation=(tensors.test_x, tensors.test_y))
+    assert on_test.validation_accuracy == on_test.test_accuracy and len(on_test.test_accuracy) == 3
+    on_train = train(tiny, spec, validation=(tensors.train_x[:300], tensors.train_y[:300]))
+    assert on_train.test_accuracy == on_test.test_accuracy  # the validation set only watches
+    assert len(on_train.validation_accuracy) == 3 and on_train.validation_accuracy != on_train.test_accuracy
+    boom = RunSpec("boom", MLP, seed=0, lr=1e6, batch_size=64, epochs=3, momentum=0.9)
+    diverged = train(tiny, boom, validation=(tensors.test_x, tensors.test_y))
+    assert len(diverged.validation_accuracy) == 3 and math.isnan(diverged.validation_accuracy[-1])

@@ -164,3 +164,25 @@ def test_the_plot_module_draws_exactly_the_listed_figures():
     from deepstudy.noise.workflow import FIGURES
 
     assert tuple(plots.FIGURES) == FIGURES
+
+
+def test_a_clean_set_that_leaves_no_noise_pool_is_refused_before_any_job(config, schema):
+    """The noise pool is the training split less validation and clean examples: it may not be empty
+    where uniform or structured noise draws from it (it would be the clean set itself)."""
+    from deepstudy.datasets import train_size
+
+    del config["regions"]  # its analysed runs are not in these grids
+    size = train_size(validate(copy.deepcopy(config), schema), "mnist1d")  # 480 in the tiny study
+    block = {"model": ["mlp"], "alpha": [0, 1], "batch_size": [64], "lr": [0.05], "seed": [0]}
+    config["noise"]["validation"] = {"examples": 40}
+    config["noise"]["grid"] = [{**block, "noise": ["source"], "n_clean": [size - 40]}]
+    validate(copy.deepcopy(config), schema)  # source noise draws no training image
+    refused = [(size, ["uniform"]), (size - 40, ["source", "structured"]), (size - 39, ["source"])]
+    for n_clean, kinds in refused:
+        config["noise"]["grid"] = [{**block, "noise": kinds, "n_clean": [100, n_clean]}]
+        with pytest.raises(ConfigError, match=r"^config key noise\.grid\[0\]\.n_clean\[1\]: [^\n]*$"):
+            validate(copy.deepcopy(config), schema)
+    config["noise"]["grid"] = [{**block, "alpha": [0], "noise": ["uniform"], "n_clean": [size - 40]}]
+    validate(copy.deepcopy(config), schema)  # no noisy example, no pool needed
+    config["noise"]["grid"] = [{**block, "noise": ["uniform"], "n_clean": [size - 41]}]
+    validate(copy.deepcopy(config), schema)  # one image left for the pool

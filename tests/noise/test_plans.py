@@ -171,3 +171,78 @@ def test_a_pack_mixing_source_and_uniform_plans_trains_each_on_its_own_images(tm
         np.testing.assert_allclose(
             packed["accuracy_curve"].values[k], alone["accuracy_curve"].values[0], atol=1e-9
         )
+
+
+@pytest.mark.parametrize("kind", ["uniform", "structured"])
+def test_the_noise_pool_never_overlaps_the_clean_set(kind):
+    """With n_clean the whole available split, there is no image left to draw noise from: refused."""
+    with pytest.raises(ValueError, match="noise pool"):
+        noise.dilute(labels(100), K, 100, 1, kind, seed=0)
+    with pytest.raises(ValueError, match="noise pool"):
+        noise.dilute(labels(100), K, 80, 1, kind, seed=0, validation_examples=20)
+    plan = noise.dilute(labels(100), K, 99, 3, kind, seed=0)  # one image left: every noisy one is it
+    clean = set(plan["source_index"].values[~plan["is_noisy"].values].tolist())
+    assert clean.isdisjoint(plan["source_index"].values[plan["is_noisy"].values].tolist())
+    # no pool is needed without noisy training images, nor for images from a source
+    assert noise.dilute(labels(100), K, 100, 0, kind, seed=0).sizes["example"] == 100
+    assert noise.dilute(labels(100), K, 100, 1, "source", seed=0, source_size=5).sizes["example"] == 200
+
+
+def test_validation_examples_are_carved_from_the_training_split_before_clean_and_noisy_ones():
+    train_y = labels(1000)
+    plans = [
+        noise.dilute(train_y, K, n_clean, 2, kind, seed=seed, validation_examples=100, validation_seed=7)
+        for kind, n_clean, seed in [("uniform", 300, 0), ("structured", 600, 1), ("uniform", 899, 2)]
+    ]
+    validation = plans[0]["validation_index"].values
+    assert plans[0]["validation_index"].dims == ("validation_example",)
+    assert len(np.unique(validation)) == 100 and validation.max() < 1000
+    for plan in plans:  # one split for every plan, as the test split is: disjoint from its training set
+        np.testing.assert_array_equal(plan["validation_index"].values, validation)
+        assert set(validation.tolist()).isdisjoint(plan["source_index"].values.tolist())
+        assert plan.attrs["validation_examples"] == 100 and plan.attrs["validation_seed"] == 7
+    other = noise.dilute(train_y, K, 300, 2, "uniform", seed=0, validation_examples=100, validation_seed=8)
+    assert not np.array_equal(other["validation_index"].values, validation)
+    with pytest.raises(ValueError, match="n_clean"):
+        noise.dilute(train_y, K, 901, 0, "uniform", seed=0, validation_examples=100)
+
+
+@pytest.mark.parametrize("count", [1, 2])  # alone, and stacked in a pack
+def test_a_job_records_accuracy_on_its_plans_validation_examples(tmp_path, count):
+    from deepstudy.checkpoints import load_checkpoint
+    from deepstudy.data import Tensors, make_mnist1d
+    from deepstudy.plan_training import train_job
+    from deepstudy.training import accuracy
+
+    tensors = Tensors(make_mnist1d(1000, seed=3))
+    train_y = tensors.train_y.numpy()
+    model = {"architecture": "mlp", "depth": 1, "width": 16, "init": "he"}
+    plans = [
+        noise.dilute(train_y, K, 100, 1, "uniform", seed=k, validation_examples=60, validation_seed=5)
+        for k in range(count)
+    ]
+    runs = [
+        dict(
+            name=f"run{k}",
+            model=model,
+            seed=k,
+            lr=0.05,
+            batch_size=32,
+            epochs=2,
+            epoch_examples=320,
+            checkpoint_epochs=[2],
+            factors={"k": k},
+        )
+        for k in range(count)
+    ]
+    metrics = train_job(runs, plans, tensors, [str(tmp_path / "end.pt")], tmp_path / "resume")
+    assert metrics["validation_curve"].dims == ("run", "epoch")
+    assert "validation" in metrics["validation_curve"].attrs["description"]
+    index = torch.from_numpy(plans[0]["validation_index"].values)
+    for k in range(count):
+        net = load_checkpoint(tmp_path / "end.pt", f"run{k}")
+        expected = accuracy(net, tensors.train_x[index], tensors.train_y[index])  # clean labels
+        assert metrics["validation_curve"].values[k, -1] == pytest.approx(expected, abs=1 / 60 + 1e-9)
+    memorise = noise.dilute(train_y, K, 100, 0, "uniform", seed=0)  # no validation examples: no curve
+    alone = train_job(runs[:1], [memorise], tensors, [str(tmp_path / "m.pt")], tmp_path / "resume")
+    assert "validation_curve" not in alone

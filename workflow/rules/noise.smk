@@ -22,6 +22,7 @@ rule dilute_labels:
         source=lambda wildcards: NOISE.source_paths([wildcards.noise]),
     params:
         noise=lambda wildcards: NOISE.dilution_options(wildcards.noise),
+        validation=config["noise"]["validation"],
     output:
         plan=NOISE_PATHS["plan"],
     log:

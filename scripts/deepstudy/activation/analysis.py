@@ -7,19 +7,20 @@ import numpy as np
 import torch
 import xarray as xr
 
-from deepstudy.activation.lengths import reciprocal_width_sum, squared_lengths, starts_training
+from deepstudy.activation.lengths import init_seed, reciprocal_width_sum, squared_lengths, starts_training
 
 
 def activation_table(
     profiles: dict[str, list[int]], inits: list, input_size: int, networks: int, inputs: int, seed: int
 ) -> xr.Dataset:
-    """Normalised squared activation lengths for every width profile and initialisation."""
+    """Normalised squared activation lengths for every width profile and initialisation; each init
+    draws its own networks and inputs (:func:`~deepstudy.activation.lengths.init_seed`)."""
     depth = max(len(widths) for widths in profiles.values())
     table = np.full((len(profiles), len(inits), networks, inputs, depth), np.nan)
     for p, widths in enumerate(profiles.values()):
         for i, init in enumerate(inits):
             table[p, i, ..., : len(widths)] = squared_lengths(
-                input_size, widths, init, networks, inputs, seed
+                input_size, widths, init, networks, inputs, init_seed(seed, init)
             )
     ds = xr.Dataset(
         {
@@ -39,7 +40,8 @@ def activation_table(
 def trainability_map(
     train_x: torch.Tensor, train_y: torch.Tensor, num_classes: int, options: dict
 ) -> xr.Dataset:
-    """Loss after a few hundred steps relative to the start, over depth × width (constant width)."""
+    """Loss after a few hundred steps relative to the start, over depth × width (constant width);
+    each init trains from its own seed (:func:`~deepstudy.activation.lengths.init_seed`)."""
     depths, widths, inits = options["depth"], options["width"], options["init"]
     ratio = np.empty((len(inits), len(depths), len(widths)))
     for i, init in enumerate(inits):
@@ -54,7 +56,7 @@ def trainability_map(
                     options["steps"],
                     options["lr"],
                     options["batch_size"],
-                    options["seed"],
+                    init_seed(options["seed"], init),
                 )
     ds = xr.Dataset(
         {"loss_ratio": (("init", "depth", "width"), ratio)},

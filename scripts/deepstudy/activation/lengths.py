@@ -13,12 +13,25 @@ has wildly varying activation lengths even with c = 2, and fails to start traini
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
 from deepstudy.activation.workflow import TORCH_DEFAULT
+
+
+def init_seed(seed: int, init: float | str) -> int:
+    """The seed of one initialisation's draws, derived from the study's ``seed`` and the init.
+
+    Drawn from one sample, c = 1, 2 and 3 would be exact rescalings of each other (M_l scales as
+    c^l), not independent estimates; so each init gets its own stream: NumPy's ``SeedSequence`` of
+    (seed, CRC-32 of the init's label: ``torch``, or the float's repr such as ``2.0``). The seed
+    depends on the init's value only, not on its place in the list.
+    """
+    label = TORCH_DEFAULT if init == TORCH_DEFAULT else repr(float(init))
+    return int(np.random.SeedSequence([seed, zlib.crc32(label.encode())]).generate_state(1)[0])
 
 
 def _weights(

@@ -26,18 +26,20 @@ def _swept(frame: pd.DataFrame, factor: str) -> pd.DataFrame:
 
 
 def accuracy_vs_alpha(summary: xr.Dataset, plots: dict) -> plt.Figure:
-    """Final and peak clean test accuracy against α, per model (panel) and noise kind (colour)."""
+    """Final clean test accuracy, and that at the best epoch (chosen on the validation examples),
+    against α, per model (panel) and noise kind (colour)."""
     ref = reference(summary, plots)
     fixed = summary.sel(ref)
     frame = pd.concat(
         [
             _frame(fixed["test_accuracy"], "accuracy").assign(measure="final"),
-            _frame(fixed["peak_accuracy"], "accuracy").assign(measure="peak"),
+            _frame(fixed["best_epoch_accuracy"], "accuracy").assign(measure="best epoch (validation)"),
         ]
     )
     return _accuracy_facets(
         frame,
         summary,
+        _frame(fixed["n_diverged"], "n_diverged"),
         f"Accuracy vs label noise (batch {ref['batch_size']}, lr {ref['lr']}, "
         f"{ref['n_clean']} clean; mean ± sd over seeds)",
         hue="noise",
@@ -52,13 +54,14 @@ def batch_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
     Only the (model, noise) pairs run at several batch sizes are drawn, unless there are none.
     """
     ref = reference(summary, plots)
-    fixed = summary["test_accuracy"].sel(lr=ref["lr"], n_clean=ref["n_clean"])
-    frame = _swept(_frame(fixed, "accuracy"), "batch_size")
+    fixed = summary.sel(lr=ref["lr"], n_clean=ref["n_clean"])
+    frame = _swept(_frame(fixed["test_accuracy"], "accuracy"), "batch_size")
     if frame.empty:
-        frame = _frame(fixed, "accuracy")
+        frame = _frame(fixed["test_accuracy"], "accuracy")
     return _accuracy_facets(
         frame,
         summary,
+        _frame(fixed["n_diverged"], "n_diverged"),
         f"Batch size under label noise (lr {ref['lr']}, {ref['n_clean']} clean)",
         hue="batch_size",
         col="noise",
@@ -70,14 +73,17 @@ def batch_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
 def clean_examples_needed(summary: xr.Dataset, plots: dict) -> plt.Figure:
     """Clean examples needed to reach the target accuracy against α (seed-mean accuracy).
 
-    Only the (model, noise) pairs run at several clean-set sizes are drawn.
+    Only the (model, noise) pairs run at several clean-set sizes are drawn; each point says how
+    many of the runs it was interpolated from diverged (left out of the seed means).
     """
     ref = reference(summary, plots)
     target = plots["target_accuracy"]
-    accuracy = summary["test_accuracy"].sel(batch_size=ref["batch_size"], lr=ref["lr"])
+    fixed = summary.sel(batch_size=ref["batch_size"], lr=ref["lr"])
+    accuracy = fixed["test_accuracy"]
     swept = _swept(_frame(accuracy, "accuracy"), "n_clean")[["model", "noise"]].drop_duplicates()
     needed = clean_needed(accuracy.mean("seed"), target)
     frame = _frame(needed, "clean_needed").merge(swept, on=["model", "noise"])
+    diverged = _frame(fixed["n_diverged"].sum("n_clean"), "n_diverged").merge(swept, on=["model", "noise"])
     fig, ax = plt.subplots(figsize=(5, 3.5))
     if frame.empty:
         ax.text(
@@ -89,17 +95,56 @@ def clean_examples_needed(summary: xr.Dataset, plots: dict) -> plt.Figure:
         )
     else:
         sns.lineplot(data=frame, x="alpha", y="clean_needed", hue="noise", style="model", marker="o", ax=ax)
+        points = frame.merge(diverged, on=["model", "noise", "alpha"])
+        for row in points[points["n_diverged"] > 0].itertuples():
+            ax.annotate(
+                f"{row.n_diverged} diverged", (row.alpha, row.clean_needed), **_DIVERGED_STYLE, va="bottom"
+            )
+    total = int(diverged["n_diverged"].sum())
     ax.set(
         xlabel="α (noisy examples per clean example)",
         ylabel="clean examples needed",
-        title=f"Clean examples to reach accuracy {target}\n(batch {ref['batch_size']}, lr {ref['lr']})",
+        title=f"Clean examples to reach accuracy {target}\n(batch {ref['batch_size']}, lr {ref['lr']})"
+        + (f"\n{_diverged_note(total)}" if total else ""),
     )
     ax.set_yscale("log")
     return fig
 
 
-def _accuracy_facets(frame: pd.DataFrame, summary: xr.Dataset, title: str, **facets) -> plt.Figure:
-    """Accuracy against α in panels, mean ± sd over seeds, with chance as a dotted line."""
+#: How the figures write the count of diverged runs.
+_DIVERGED_STYLE = {
+    "color": "firebrick",
+    "fontsize": "x-small",
+    "ha": "center",
+    "bbox": {"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
+}
+
+
+def _diverged_note(total: int) -> str:
+    return f"{total} diverged run{'s' if total != 1 else ''}: no final accuracy, left out of its means"
+
+
+def _mark_diverged(grid: sns.FacetGrid, frame: pd.DataFrame, diverged: pd.DataFrame, facets: dict) -> int:
+    """Write "k diverged" at the foot of each panel at every α where k of its drawn runs diverged;
+    returns how many diverged in all."""
+    panels = [facets[f] for f in ("row", "col") if f in facets]
+    drawn = [*panels, facets["hue"]]
+    counts = diverged.merge(frame[drawn].drop_duplicates(), on=drawn)
+    counts = counts[counts["n_diverged"] > 0]
+    for names, ax in grid.axes_dict.items():
+        mine = counts
+        for panel, name in zip(panels, names if isinstance(names, tuple) else (names,), strict=True):
+            mine = mine[mine[panel] == name]
+        for alpha, k in mine.groupby("alpha")["n_diverged"].sum().items():
+            ax.text(alpha, 0.02, f"{k} diverged", rotation=90, va="bottom", **_DIVERGED_STYLE)
+    return int(counts["n_diverged"].sum())
+
+
+def _accuracy_facets(
+    frame: pd.DataFrame, summary: xr.Dataset, diverged: pd.DataFrame, title: str, **facets
+) -> plt.Figure:
+    """Accuracy against α in panels, mean ± sd over seeds, with chance as a dotted line; the runs
+    that diverged (``diverged``: ``n_diverged`` per point) are counted where they are missing."""
     grid = sns.relplot(
         data=frame,
         x="alpha",
@@ -115,7 +160,11 @@ def _accuracy_facets(frame: pd.DataFrame, summary: xr.Dataset, title: str, **fac
     chance = 1 / summary.attrs.get("num_classes", 10)
     for ax in grid.axes.flat:
         ax.axhline(chance, color="grey", linestyle=":", linewidth=1)
-    grid.figure.suptitle(title, y=1.04)
+    total = _mark_diverged(grid, frame, diverged, facets)
+    if total:
+        grid.figure.suptitle(f"{title}\n{_diverged_note(total)}", y=1.1)
+    else:
+        grid.figure.suptitle(title, y=1.04)
     return grid.figure
 
 

@@ -16,21 +16,27 @@ def collect(metrics: list[xr.Dataset]) -> xr.Dataset:
 
     The result has dimensions ``model``, ``noise``, ``alpha``, ``batch_size``, ``lr``, ``n_clean``,
     ``seed`` and ``epoch``; grid cells without a run hold NaN. ``test_accuracy`` is the final clean
-    test accuracy, ``peak_accuracy`` the best along training (noise is often memorised late).
+    test accuracy. Noise is often memorised late, so each run's best epoch is chosen too: on its
+    validation examples (``best_epoch``, never on the test set), and ``best_epoch_accuracy`` is the
+    clean test accuracy there. ``n_diverged`` counts, per point of the grid, the seeds whose run
+    diverged: they have no final accuracy, so the means over seeds leave them out.
     """
     runs = xr.concat([m.load() for m in metrics], dim="run", coords="minimal", compat="override")
     runs["diverged"] = runs["diverged"].astype(np.float64)
     grid = runs.drop_vars("run").set_index(run=list(DIMS)).unstack("run")
     grid = grid.transpose(*DIMS, "epoch")
-    curve = grid["accuracy_curve"]
+    curve, validation = grid["accuracy_curve"], grid["validation_curve"]
+    best = validation.fillna(-1.0).idxmax("epoch").where(validation.notnull().any("epoch"))
     summary = xr.Dataset(
         {
             "test_accuracy": curve.isel(epoch=-1, drop=True),
-            "peak_accuracy": curve.max("epoch"),
-            "peak_epoch": curve.fillna(-1.0).idxmax("epoch").where(curve.notnull().any("epoch")),
+            "best_epoch_accuracy": curve.sel(epoch=best.fillna(1).astype(int)).where(best.notnull()),
+            "best_epoch": best,
             "accuracy_curve": curve,
+            "validation_curve": validation,
             "train_loss": grid["train_loss"],
             "diverged": grid["diverged"],
+            "n_diverged": (grid["diverged"] == 1).sum("seed"),
             "train_seconds": grid["train_seconds"],
         },
         attrs={"num_classes": int(metrics[0].attrs["num_classes"])},
@@ -38,13 +44,20 @@ def collect(metrics: list[xr.Dataset]) -> xr.Dataset:
     summary["test_accuracy"].attrs.update(
         units="fraction", description="clean test accuracy after the last epoch"
     )
-    summary["peak_accuracy"].attrs.update(
-        units="fraction", description="best clean test accuracy over the epochs"
+    summary["best_epoch_accuracy"].attrs.update(
+        units="fraction", description="clean test accuracy at the best epoch (chosen on validation examples)"
     )
-    summary["peak_epoch"].attrs.update(units="epoch", description="epoch of the best clean test accuracy")
+    summary["best_epoch"].attrs.update(
+        units="epoch", description="epoch of the best accuracy on the validation examples (first of ties)"
+    )
     summary["accuracy_curve"].attrs.update(metrics[0]["accuracy_curve"].attrs)
+    summary["validation_curve"].attrs.update(metrics[0]["validation_curve"].attrs)
     summary["train_loss"].attrs.update(metrics[0]["train_loss"].attrs)
     summary["diverged"].attrs["description"] = "1 where the loss turned NaN, 0 where not, NaN where no run"
+    summary["n_diverged"].attrs.update(
+        units="runs",
+        description="seeds whose run diverged (no final accuracy: left out of the means over seeds)",
+    )
     summary["train_seconds"].attrs["units"] = "s"
     summary["alpha"].attrs["description"] = "noisy examples per clean example"
     summary["n_clean"].attrs["description"] = "clean training examples"

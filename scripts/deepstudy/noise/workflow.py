@@ -174,20 +174,35 @@ class NoiseStudy:
         return PATHS["checkpoint"].format(epoch=epoch, **labels(self._leader[run_key(run)]))
 
 
+def _check_clean_set(block: dict, n_clean: int, key: str, size: int, validation: int, dataset: str) -> None:
+    """Validation, clean and (for uniform and structured noise) noise-pool examples are disjoint
+    parts of the training split (:func:`deepstudy.noise.plans.dilute`): they must fit in it."""
+    left = size - validation
+    if n_clean > left:
+        raise ConfigError(
+            f"config key {key}: {n_clean} exceeds the {left} training examples of '{dataset}' left"
+            f" after the {validation} of noise.validation.examples"
+        )
+    pooled = [kind for kind in block["noise"] if kind != "source"]
+    if n_clean == left and pooled and any(round(alpha * n_clean) > 0 for alpha in block["alpha"]):
+        raise ConfigError(
+            f"config key {key}: {n_clean} clean examples leave no training image of '{dataset}' for the"
+            f" {pooled[0]} noise pool ({size} training examples, {validation} of them for validation);"
+            " the pool must not be the clean set"
+        )
+
+
 def check(config: dict) -> None:
     """The checks of the ``noise`` section that the schema cannot express."""
     study = config["noise"]
     dataset = study["dataset"]
     size = train_size(config, dataset)
+    validation = study["validation"]["examples"]
     for b, block in enumerate(study["grid"]):
         for i, name in enumerate(block["model"]):
             check_model(config, f"noise.grid[{b}].model[{i}]", name, dataset)
         for i, n_clean in enumerate(block["n_clean"]):
-            if n_clean > size:
-                raise ConfigError(
-                    f"config key noise.grid[{b}].n_clean[{i}]: {n_clean} exceeds the"
-                    f" {size} training examples of '{dataset}'"
-                )
+            _check_clean_set(block, n_clean, f"noise.grid[{b}].n_clean[{i}]", size, validation, dataset)
     training = study["training"]
     for i, epoch in enumerate(training["checkpoint_epochs"]):
         if epoch > training["epochs"]:
