@@ -1,7 +1,9 @@
 """Checkpoint files of training jobs: written by the training rules, read by the region analyses.
 
 A file holds one run's weights at one epoch with what rebuilds its network, or, for a pack of runs
-trained in one job, every member's under ``runs`` (keyed by run name).
+trained in one job, every member's under ``runs`` (keyed by run name). A file is named for its
+epoch (:data:`deepstudy.paths.CHECKPOINT_FILE`): weights are paired with files by that name, never
+by position, and a file whose name and content disagree is refused when loaded.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import torch
 from torch import nn
 
 from deepstudy.models import build_model
+from deepstudy.paths import CHECKPOINT_FILE, checkpoint_file_epoch
 
 
 def checkpoint_payload(state: dict, spec, epoch: int, meta: dict) -> dict:
@@ -27,6 +30,19 @@ def save_checkpoint(path: str | Path, payloads: list[dict], epoch: int) -> None:
         torch.save({"epoch": epoch, "runs": {p["run"]: p for p in payloads}}, path)
 
 
+def epoch_files(paths: list[str], epochs: list[int]) -> dict[int, str]:
+    """Each of ``epochs`` with its file among ``paths``, by the epoch each file is named for."""
+    files = {}
+    for path in paths:
+        epoch = checkpoint_file_epoch(path)
+        if epoch is None:
+            raise ValueError(f"checkpoint file {path} is not named {CHECKPOINT_FILE}")
+        files[epoch] = path
+    if set(files) != set(epochs):
+        raise ValueError(f"checkpoint files {list(paths)} are not those of the epochs {sorted(set(epochs))}")
+    return files
+
+
 def checkpoint_epoch(path: str | Path) -> int:
     """The epoch a checkpoint file was saved at."""
     return int(torch.load(path, map_location="cpu", weights_only=False)["epoch"])
@@ -36,6 +52,12 @@ def load_checkpoint(path: str | Path, run: str | None = None) -> nn.Module:
     """The network saved in a checkpoint file, weights loaded; from the file of a pack of runs,
     that of ``run``."""
     state = torch.load(path, map_location="cpu", weights_only=False)
+    named = checkpoint_file_epoch(path)
+    if named is not None and named != state["epoch"]:
+        raise ValueError(
+            f"{path} holds the weights of epoch {state['epoch']}, not {named}: written before"
+            " checkpoints were paired with files by epoch, it must be trained again"
+        )
     if "runs" in state:
         if run not in state["runs"]:
             raise KeyError(f"{path} holds the runs {sorted(state['runs'])}, not {run!r}")
