@@ -151,6 +151,7 @@ def train_job(
                 spec,
                 epoch,
                 {**meta, "diverged": result.diverged},
+                reached=epoch in result.checkpoints,
             )
             for spec, result in zip(specs, results, strict=True)
         ]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 from deepstudy import models
-from deepstudy.checkpoints import checkpoint_epoch, checkpoint_payload, load_checkpoint, save_checkpoint
+from deepstudy.checkpoints import (
+    checkpoint_epoch,
+    checkpoint_payload,
+    load_checkpoint,
+    save_checkpoint,
+)
 from deepstudy.data import Tensors
 from deepstudy.noise import plans as noise
 from deepstudy.plan_training import run_spec, train_job
@@ -65,3 +70,33 @@ def test_a_mislabelled_checkpoint_file_is_refused_when_loaded(tmp_path):
         load_checkpoint(tmp_path / "epoch10.pt")
     save_checkpoint(tmp_path / "epoch0.pt", [checkpoint_payload(net.state_dict(), spec, 0, meta)], 0)
     assert isinstance(load_checkpoint(tmp_path / "epoch0.pt"), torch.nn.Module)
+
+
+def test_a_checkpoint_past_its_runs_divergence_is_excluded(mnist1d_small, tmp_path):
+    """A run that diverged before a checkpoint epoch has its file (a pack writes one for all its
+    runs), holding the weights it diverged with: marked excluded, unlike its earlier checkpoints
+    and the other runs of its pack."""
+    from deepstudy.checkpoints import read_checkpoint
+
+    tensors = Tensors(mnist1d_small)
+    plan = noise.dilute(mnist1d_small["train_y"].values, 10, 200, 0, "uniform", seed=0)
+    runs = [
+        dict(
+            name=name,
+            model=MLP,
+            seed=0,
+            lr=lr,
+            batch_size=50,
+            epochs=2,
+            epoch_examples=100,
+            checkpoint_epochs=[0, 2],
+            factors={"lr": lr},
+        )
+        for name, lr in (("calm", 0.05), ("boom", 1e20))
+    ]
+    paths = [str(tmp_path / "epoch0.pt"), str(tmp_path / "epoch2.pt")]
+    metrics = train_job(runs, [plan, plan], tensors, paths, tmp_path / "resume")
+    assert metrics["diverged"].values.tolist() == [False, True]
+    assert read_checkpoint(paths[0], "boom").excluded is None
+    assert read_checkpoint(paths[1], "calm").excluded is None
+    assert "boom diverged before epoch 2" in read_checkpoint(paths[1], "boom").excluded
