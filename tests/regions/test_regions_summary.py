@@ -95,6 +95,45 @@ def test_regions_through_training_counts_the_diverged_runs_it_leaves_out(trained
     assert line.get_ydata()[list(line.get_xdata()).index(2)] == pytest.approx(6.0 / 8)
 
 
+def test_the_2d_figure_draws_grid_lower_bounds_apart_from_exact_counts(trained):
+    """Where exact splitting passed the cap, the count is the grid's lower bound: hollow circles,
+    with their own legend entry, not points on the curves of exact counts."""
+    cell = {"depth": 1, "init": "he"}
+    init = collected(
+        [
+            ({**cell, "neurons": 8, "seed": 0}, network(20.0, 8)),
+            ({**cell, "neurons": 16, "seed": 0}, network(60.0, 16)),
+            ({**cell, "neurons": 16, "seed": 1}, network(40.0, 16, method="grid")),
+        ]
+    )
+    memorised = collected(
+        [
+            ({**cell, "neurons": 8, "seed": 0, "epoch": 2}, network(25.0, 8)),
+            ({**cell, "neurons": 16, "seed": 0, "epoch": 2}, network(0.0, 16, excluded=True)),
+        ]
+    )
+    trained_grid = collected(
+        [
+            ({**RUN, "seed": 0, "epoch": 2}, network(30.0, 8, method="grid")),
+            ({**RUN, "seed": 1, "epoch": 2}, network(35.0, 8)),
+        ]
+    )
+    fig = plots.patterns_2d(init, trained_grid, memorised)
+    ax = fig.axes[0]
+    bounds = [c for c in ax.collections if c.get_label().startswith("grid lower bound")]
+    assert len(bounds) == 1, [c.get_label() for c in ax.collections]
+    bounds = bounds[0]
+    assert sorted(map(tuple, bounds.get_offsets().tolist())) == [(8.0, 30.0), (16.0, 40.0)]
+    assert len(bounds.get_facecolors()) == 0 or bounds.get_facecolors()[:, 3].max() == 0  # hollow
+    [crosses] = [c for c in ax.collections if c.get_label().startswith("noise-study MLPs")]
+    assert crosses.get_offsets().tolist() == [[8.0, 35.0]]
+    at_init = [line for line in ax.get_lines() if 16 in line.get_xdata()][0]
+    assert at_init.get_ydata()[list(at_init.get_xdata()).index(16)] == pytest.approx(60.0)  # exact only
+    texts = legend_texts(fig)
+    assert bounds.get_label() in texts
+    assert "memorised random labels (1 diverged run excluded)" in texts
+
+
 def test_a_diverged_checkpoint_has_no_partition_drawn():
     fresh = analysis.fresh_mlp(1, 8, "he", (1, 10), 10, seed=0)
     anchors = torch.randn(3, 1, 10, generator=torch.Generator().manual_seed(0))

@@ -15,14 +15,20 @@ from matplotlib.collections import PolyCollection  # noqa: E402
 
 from deepstudy.figures import draw_figures  # noqa: E402
 
+#: Legend label of the 2D counts that are only the grid estimate (exact splitting passed the cap).
+GRID_LOWER_BOUND = "grid lower bound (exact splitting passed max_polygons)"
+
 
 def _per_network(store: xr.Dataset, variable: str, over: str) -> pd.DataFrame:
     """Mean of ``variable`` over its probe dimension, one row per network that exists and was not
-    excluded (those have NaN statistics)."""
+    excluded (those have NaN statistics), with its hidden neurons and whether its 2D count is exact."""
     frame = store[variable].mean(over).to_dataframe(name=variable).reset_index()
-    neurons = store["hidden_neurons"].to_dataframe(name="neurons_total").reset_index()
-    frame = frame.merge(neurons, on=[c for c in neurons.columns if c != "neurons_total"])
-    return frame.dropna(subset=[variable])
+    info = store[[name for name in ("hidden_neurons", "exact_2d") if name in store]].to_dataframe()
+    info = info.reset_index().rename(columns={"hidden_neurons": "neurons_total"})
+    frame = frame.merge(info, on=[c for c in info.columns if c not in ("neurons_total", "exact_2d")])
+    frame = frame.dropna(subset=[variable])
+    frame["exact_2d"] = frame["exact_2d"].astype(bool) if "exact_2d" in frame else True
+    return frame
 
 
 def _excluded(store: xr.Dataset, over: str | None = None) -> pd.DataFrame:
@@ -118,26 +124,43 @@ def distance_to_boundary(init: xr.Dataset) -> plt.Figure:
 
 def patterns_2d(init: xr.Dataset, trained: xr.Dataset, memorised: xr.Dataset) -> plt.Figure:
     """Activation patterns in a 2D square against #neurons, log-log, with the (#neurons)² reference:
-    at initialisation (solid) and after memorising random labels (dashed). Legend entries count the
-    diverged runs left out."""
+    at initialisation (solid) and after memorising random labels (dashed). Curves and crosses are
+    exact counts; networks whose exact splitting passed ``max_polygons`` have only the grid count,
+    a lower bound, drawn apart as hollow circles. Legend entries count the diverged runs left out."""
     last_memorised, last_trained = memorised.isel(epoch=-1), trained.isel(epoch=-1)
     at_init = _per_network(init, "patterns_2d", "plane").assign(state="initialisation")
     memorised_label = "memorised random labels" + _excluded_note(len(_excluded(last_memorised)))
     after = _per_network(last_memorised, "patterns_2d", "plane").assign(state=memorised_label)
+    runs = _per_network(last_trained, "patterns_2d", "plane")
     frame = pd.concat([at_init, after])
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    _against_neurons(frame, "patterns_2d", ax, style="state")
+    exact = frame[frame["exact_2d"]]
+    if not exact.empty:
+        _against_neurons(exact, "patterns_2d", ax, style="state")
     neurons = np.array(sorted(frame["neurons_total"].unique()), dtype=float)
-    scale = at_init["patterns_2d"].mean() / (at_init["neurons_total"] ** 2).mean()
+    reference = at_init[at_init["exact_2d"]] if at_init["exact_2d"].any() else at_init
+    scale = reference["patterns_2d"].mean() / (reference["neurons_total"] ** 2).mean()
     ax.plot(neurons, scale * neurons**2, color="grey", linestyle="--", label="∝ neurons²")
-    runs = _per_network(last_trained, "patterns_2d", "plane")
+    exact_runs = runs[runs["exact_2d"]]
     if not runs.empty:
         ax.scatter(
-            runs["neurons_total"],
-            runs["patterns_2d"],
+            exact_runs["neurons_total"],
+            exact_runs["patterns_2d"],
             color="black",
             marker="x",
             label="noise-study MLPs, last checkpoint" + _excluded_note(len(_excluded(last_trained))),
+            zorder=3,
+        )
+    bounds = pd.concat([frame, runs])
+    bounds = bounds[~bounds["exact_2d"]]
+    if not bounds.empty:
+        ax.scatter(
+            bounds["neurons_total"],
+            bounds["patterns_2d"],
+            facecolors="none",
+            edgecolors="black",
+            marker="o",
+            label=GRID_LOWER_BOUND,
             zorder=3,
         )
     ax.set(
