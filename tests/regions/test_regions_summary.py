@@ -145,3 +145,26 @@ def test_a_diverged_checkpoint_has_no_partition_drawn():
     assert np.isnan(ds["vertices"].sel(epoch=2)).all()
     titles = [ax.get_title() for ax in plots.partition(ds).axes]
     assert titles[1] == "epoch 2: excluded, the run diverged" and "regions" in titles[0]
+
+
+def test_counts_left_out_stay_nan_through_the_stores(tmp_path):
+    """Region counts are integers in a network's store; in the summary an excluded network's (and a
+    missing cell's) are NaN, not the integer that NaN would be cast to by the stored encoding."""
+    from deepstudy import store
+
+    def stored(name: str, ds: xr.Dataset) -> xr.Dataset:
+        store.write_store(ds, tmp_path / f"{name}.zarr", {})
+        return store.open_store(tmp_path / f"{name}.zarr")
+
+    counted = network(3.0).assign(regions_1d=("line", np.array([3, 4])), patterns_2d=("plane", np.array([7])))
+    stores = [stored("a", counted), stored("b", network(0.0, excluded=True)), stored("c", counted)]
+    cells = [
+        {"alpha": 0, "seed": 0},
+        {"alpha": 0, "seed": 1},
+        {"alpha": 1, "seed": 0},
+    ]  # alpha 1 seed 1: none
+    collected_store = stored("summary", summary.collect(stores, cells)).load()
+    assert collected_store["regions_1d"].sel(alpha=0, seed=0).values.tolist() == [3, 4]
+    for alpha, seed in ((0, 1), (1, 1)):
+        for name in ("regions_1d", "patterns_2d"):
+            assert np.isnan(collected_store[name].sel(alpha=alpha, seed=seed)).all(), (name, alpha, seed)

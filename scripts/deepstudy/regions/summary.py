@@ -20,7 +20,8 @@ def collect(stores: list[xr.Dataset], factors: list[dict]) -> xr.Dataset:
     """
     frames, reasons = [], []
     for ds, values in zip(stores, factors, strict=True):
-        ds = ds.load().assign_attrs({})
+        # without the stored encoding: an integer count's would write NaN cells as a huge integer
+        ds = ds.load().drop_encoding()
         excluded = bool(ds["excluded"]) if "excluded" in ds else False  # stores of before the flag
         if excluded:
             reasons.append({**values, "reason": ds["excluded"].attrs.get("reason", "")})
