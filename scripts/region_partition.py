@@ -2,7 +2,7 @@
 
 import torch
 from deepstudy import data, store
-from deepstudy.checkpoints import checkpoint_epoch, load_checkpoint
+from deepstudy.checkpoints import read_checkpoint
 from deepstudy.regions import analysis
 from deepstudy.runner import rule_log
 
@@ -14,9 +14,12 @@ with rule_log(snakemake.log[0]):
     tensors = data.Tensors(store.open_store(snakemake.input.dataset))
     probes = analysis.probe_indices(len(tensors.test_x), **options["probes"])
     anchors = tensors.test_x[torch.as_tensor(probes["plane"][0])]
-    nets = {
-        checkpoint_epoch(path): load_checkpoint(path, snakemake.params.run)
-        for path in snakemake.input.checkpoints
-    }
-    result = analysis.partition(nets, anchors, options["margin"], options["max_polygons"])
+    checkpoints = [read_checkpoint(path, snakemake.params.run) for path in snakemake.input.checkpoints]
+    result = analysis.partition(
+        {c.epoch: c.net for c in checkpoints},
+        anchors,
+        options["margin"],
+        options["max_polygons"],
+        excluded={c.epoch: c.excluded for c in checkpoints},
+    )
     store.write_store(result, snakemake.output.store, snakemake.config)

@@ -8,10 +8,16 @@ file inside the store (see :func:`deepstudy.store.store_root`).
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 DATASET = "results/datasets/{dataset}.zarr/zarr.json"
 #: Every figure is written in these formats, the first shown in the report.
 FIGURE_FORMATS = ("png", "pdf")
 _OUTPUT_SUFFIXES = (".zarr/zarr.json", ".pt", ".png", ".pdf")
+#: A checkpoint file's name: the epoch whose weights it holds (0 is the initialisation).
+CHECKPOINT_FILE = "epoch{epoch}.pt"
+_CHECKPOINT_NAME = re.compile(re.escape(CHECKPOINT_FILE).replace(r"\{epoch\}", r"(\d+)"))
 
 
 def number_label(value: float) -> str:
@@ -23,6 +29,12 @@ def number_label(value: float) -> str:
 def labels(values: dict) -> dict[str, str]:
     """Factor values as they appear in paths and wildcards: names as they are, numbers labelled."""
     return {key: value if isinstance(value, str) else number_label(value) for key, value in values.items()}
+
+
+def checkpoint_file_epoch(path: str | Path) -> int | None:
+    """The epoch a checkpoint file is named for (see :data:`CHECKPOINT_FILE`), or None for another name."""
+    match = _CHECKPOINT_NAME.fullmatch(Path(path).name)
+    return int(match.group(1)) if match else None
 
 
 def _job_name(output: str) -> str:

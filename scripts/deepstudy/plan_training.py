@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from deepstudy.checkpoints import checkpoint_payload, save_checkpoint
+from deepstudy.checkpoints import checkpoint_payload, epoch_files, save_checkpoint
 from deepstudy.data import Tensors
 from deepstudy.jobs import add_factor_coords, remove_resume_files, resume_path, spec_from_run
 from deepstudy.packing import packable, stacking_pays, train_packed
@@ -118,10 +118,14 @@ def train_job(
     or conv nets on the same images, see :mod:`deepstudy.packing`) train stacked where that pays;
     others one after another in this process; either way resumable from checkpoints in
     ``resume_dir`` (removed once the job has finished).
-    ``checkpoint_paths`` lists one file per checkpoint epoch, in increasing order, holding every
-    run of the job.
+    ``checkpoint_paths`` lists one file per checkpoint epoch, in any order, each named for its epoch
+    (:data:`deepstudy.paths.CHECKPOINT_FILE`) and holding every run of the job.
     """
     specs = [run_spec(run) for run in runs]
+    epochs_kept = set(specs[0].checkpoint_epochs)
+    if any(set(spec.checkpoint_epochs) != epochs_kept for spec in specs):
+        raise ValueError("all runs of a job must keep the same checkpoint epochs")
+    files = epoch_files(checkpoint_paths, epochs_kept)  # before training: a wrong file list fails at once
     resume_dir = Path(resume_dir)
     resume_dir.mkdir(parents=True, exist_ok=True)
     sources = sources or [None] * len(plans)
@@ -159,16 +163,14 @@ def train_job(
     losses = [h["train_loss"] for h in histories]
     diverged = [result.diverged for result in results]
     meta = {"input_shape": list(data.input_shape), "num_classes": data.num_classes}
-    epochs_kept = sorted(specs[0].checkpoint_epochs)
-    if any(sorted(spec.checkpoint_epochs) != epochs_kept for spec in specs):
-        raise ValueError("all runs of a job must keep the same checkpoint epochs")
-    for path, epoch in zip(checkpoint_paths, epochs_kept, strict=True):
+    for epoch, path in sorted(files.items()):
         payloads = [
             checkpoint_payload(
                 result.checkpoints.get(epoch, result.final_state),
                 spec,
                 epoch,
                 {**meta, "diverged": result.diverged},
+                reached=epoch in result.checkpoints,
             )
             for spec, result in zip(specs, results, strict=True)
         ]

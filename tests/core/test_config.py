@@ -80,6 +80,8 @@ def test_defaults_are_filled_in(config, schema):
         (["device"], "tpu", "device"),
         (["models", "conv", "channels"], [8, 0], "models.conv.channels[1]"),
         (["models", "mlp", "architecture"], "transformer", "models.mlp.architecture"),
+        (["noise", "training", "checkpoint_epochs"], [0, 2, 2], "noise.training.checkpoint_epochs"),
+        (["regions", "memorise", "checkpoint_epochs"], [0, 0], "regions.memorise.checkpoint_epochs"),
     ],
 )
 def test_bad_values_name_their_key(config, schema, path, value, key):
@@ -127,6 +129,18 @@ def test_missing_required_key_is_named(config, schema):
         (
             lambda c: set_key(c, ["noise", "training", "checkpoint_epochs"], [0, 99]),
             "noise.training.checkpoint_epochs[1]",
+        ),
+        (
+            lambda c: set_key(c, ["noise", "training", "checkpoint_epochs"], [2, 0]),
+            "noise.training.checkpoint_epochs[1]",
+        ),
+        (
+            lambda c: set_key(c, ["regions", "memorise", "checkpoint_epochs"], [2, 0]),
+            "regions.memorise.checkpoint_epochs[1]",
+        ),
+        (
+            lambda c: set_key(c, ["regions", "memorise", "checkpoint_epochs"], [0, 3]),
+            "regions.memorise.checkpoint_epochs[1]",
         ),
         (lambda c: set_key(c, ["noise", "source", "images"], "mnist1d"), "noise.source.images"),
         (lambda c: set_key(c, ["noise", "source", "images"], "cifar10"), "noise.source.images"),

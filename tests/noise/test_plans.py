@@ -161,11 +161,13 @@ def test_a_pack_mixing_source_and_uniform_plans_trains_each_on_its_own_images(tm
             )
         )
     pools = [sources.source_images(plan, tensors.input_shape, None) for plan in plans]
-    packed = train_job(runs, plans, tensors, [str(tmp_path / "pack.pt")], tmp_path / "resume", pools)
+    packed = train_job(runs, plans, tensors, [str(tmp_path / "epoch2.pt")], tmp_path / "resume", pools)
     assert "trained 3 runs packed" in capsys.readouterr().out and packed.sizes["run"] == 3
     for k in range(3):
+        folder = tmp_path / f"alone{k}"  # checkpoint files are named for their epoch: one folder each
+        folder.mkdir()
         alone = train_job(
-            [runs[k]], [plans[k]], tensors, [str(tmp_path / f"{k}.pt")], tmp_path / "r", [pools[k]]
+            [runs[k]], [plans[k]], tensors, [str(folder / "epoch2.pt")], tmp_path / "r", [pools[k]]
         )
         np.testing.assert_allclose(packed["train_loss"].values[k], alone["train_loss"].values[0], atol=1e-5)
         np.testing.assert_allclose(

@@ -15,10 +15,10 @@ from __future__ import annotations
 import itertools
 import math
 
-from deepstudy.checks import ConfigError, check_model
+from deepstudy.checks import ConfigError, check_checkpoint_epochs, check_model
 from deepstudy.datasets import DATASETS, train_size
 from deepstudy.pack_sizes import pack_size, plans_on_gpu
-from deepstudy.paths import DATASET, figure_path, labels
+from deepstudy.paths import CHECKPOINT_FILE, DATASET, figure_path, labels
 
 #: A run's factors, in the order of the grid blocks' product, of run names and of wildcards.
 FACTORS = ("model", "noise", "alpha", "n_clean", "batch_size", "lr", "seed")
@@ -34,7 +34,7 @@ _RUN = "{model}/{noise}/alpha{alpha}_nclean{n_clean}_bs{batch_size}_lr{lr}/seed{
 PATHS = {
     "plan": "results/noise/plans/{dataset}/{noise}/alpha{alpha}_nclean{n_clean}_seed{seed}.zarr/zarr.json",
     "metrics": f"results/noise/runs/{_RUN}/metrics.zarr/zarr.json",
-    "checkpoint": f"results/noise/runs/{_RUN}/epoch{{epoch}}.pt",
+    "checkpoint": f"results/noise/runs/{_RUN}/{CHECKPOINT_FILE}",
     "summary": "results/noise/summary.zarr/zarr.json",
     "figure": figure_path("noise"),
 }
@@ -204,12 +204,9 @@ def check(config: dict) -> None:
         for i, n_clean in enumerate(block["n_clean"]):
             _check_clean_set(block, n_clean, f"noise.grid[{b}].n_clean[{i}]", size, validation, dataset)
     training = study["training"]
-    for i, epoch in enumerate(training["checkpoint_epochs"]):
-        if epoch > training["epochs"]:
-            raise ConfigError(
-                f"config key noise.training.checkpoint_epochs[{i}]: epoch {epoch} is after"
-                f" the last epoch ({training['epochs']})"
-            )
+    check_checkpoint_epochs(
+        training["checkpoint_epochs"], training["epochs"], "noise.training.checkpoint_epochs"
+    )
     sigma = study["structured"]["confusion_map"]
     if sigma is not None and (len(sigma) != 10 or max(sigma) >= 10):
         raise ConfigError(

@@ -4,7 +4,9 @@
 test points (and their density per unit length), the exact activation patterns meeting the
 triangles' squares spanned by triples of test points (with the grid-hashing cross-check, or the
 grid count alone where exact splitting would pass the cap), and each test point's distance to its
-region boundary, as an xarray Dataset with named dimensions and units.
+region boundary, as an xarray Dataset with named dimensions and units. :func:`analyse_with_options`
+leaves out a network with non-finite weights (a diverged run's), or one its checkpoint excludes:
+such a network's statistics are NaN and it is marked ``excluded``, with the reason.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 import xarray as xr
 from torch import nn
 
+from deepstudy.checkpoints import non_finite
 from deepstudy.models import build_model
 from deepstudy.regions.distance import distance_to_boundary
 from deepstudy.regions.grid import grid_regions_2d
@@ -23,6 +26,15 @@ from deepstudy.regions.layers import count_neurons
 from deepstudy.regions.lines import count_regions_1d
 from deepstudy.regions.planes import RegionCapExceededError, count_regions_2d, polygons_2d
 from deepstudy.regions.workflow import width
+
+#: The statistics of a network, each along its probe dimension.
+_STATISTICS = {
+    "regions_1d": "line",
+    "patterns_2d": "plane",
+    "grid_patterns_2d": "plane",
+    "distance": "point",
+    "distance_layer": "point",
+}
 
 
 def probe_indices(
@@ -78,11 +90,8 @@ def analyse(
 ) -> xr.Dataset:
     """Region statistics of ``net`` on the probes of :func:`probe_indices` (see module docstring)."""
     net = net.eval()
-    shape = tuple(test_x.shape[1:])
-    neurons = count_neurons(net, shape)
     start, end, kinds = _segments(test_x, probes)
     counts = count_regions_1d(net, start, end)
-    length = (end - start).to(torch.float64).flatten(1).norm(dim=1)
     anchors = test_x[torch.as_tensor(probes["plane"])]
     grid = grid_regions_2d(net, anchors, margin=margin, resolution=grid_resolution)
     try:
@@ -93,21 +102,60 @@ def analyse(
         method = "grid"
         patterns = grid.numpy()
     distance = distance_to_boundary(net, test_x[torch.as_tensor(probes["point"])])
+    statistics = {
+        "regions_1d": counts.numpy(),
+        "patterns_2d": patterns,
+        "grid_patterns_2d": grid.numpy(),
+        "distance": distance.distance.numpy(),
+        "distance_layer": distance.layer.numpy(),
+    }
+    neurons = count_neurons(net, tuple(test_x.shape[1:]))
+    return _dataset(statistics, start, end, kinds, neurons, method, margin, grid_resolution)
+
+
+def excluded_analysis(
+    net: nn.Module,
+    test_x: torch.Tensor,
+    probes: dict[str, np.ndarray],
+    reason: str,
+    margin: float = 0.0,
+    grid_resolution: int = 200,
+) -> xr.Dataset:
+    """What :func:`analyse` gives, every statistic of the network NaN, for a network left out of the
+    analyses (``reason``: say, a diverged run's non-finite weights, on which every line would cross
+    one region): marked ``excluded``, so that summaries skip it and count it."""
+    start, end, kinds = _segments(test_x, probes)
+    sizes = {"line": len(start), "plane": len(probes["plane"]), "point": len(probes["point"])}
+    nan = {name: np.full(sizes[dim], np.nan) for name, dim in _STATISTICS.items()}
+    neurons = count_neurons(net, tuple(test_x.shape[1:]))
+    return _dataset(nan, start, end, kinds, neurons, "excluded", margin, grid_resolution, reason)
+
+
+def _dataset(
+    statistics: dict[str, np.ndarray],
+    start: torch.Tensor,
+    end: torch.Tensor,
+    kinds: list[str],
+    neurons: int,
+    method: str,
+    margin: float,
+    grid_resolution: int,
+    excluded: str | None = None,
+) -> xr.Dataset:
+    """The statistics of one network as a Dataset with named dimensions, units and descriptions."""
+    length = (end - start).to(torch.float64).flatten(1).norm(dim=1).numpy()
     ds = xr.Dataset(
         {
-            "regions_1d": ("line", counts.numpy()),
-            "line_length": ("line", length.numpy()),
-            "regions_per_length": ("line", counts.numpy() / length.numpy()),
-            "patterns_2d": ("plane", patterns),
-            "grid_patterns_2d": ("plane", grid.numpy()),
-            "distance": ("point", distance.distance.numpy()),
-            "distance_layer": ("point", distance.layer.numpy()),
+            **{name: (dim, statistics[name]) for name, dim in _STATISTICS.items()},
+            "line_length": ("line", length),
+            "regions_per_length": ("line", statistics["regions_1d"] / length),
+            "excluded": ((), excluded is not None),
         },
         coords={
             "line": np.arange(len(start)),
             "line_kind": ("line", np.array(kinds, dtype=object)),
-            "plane": np.arange(len(anchors)),
-            "point": np.arange(len(probes["point"])),
+            "plane": np.arange(len(statistics["patterns_2d"])),
+            "point": np.arange(len(statistics["distance"])),
         },
         attrs={"neurons": neurons, "patterns_2d_method": method, "margin": margin},
     )
@@ -129,19 +177,32 @@ def analyse(
         units="input units (standardised)", description="distance to the region boundary"
     )
     ds["distance_layer"].attrs["description"] = "hidden layer (0-based) of the neuron nearest to the point"
+    ds["excluded"].attrs.update(
+        description="the network is left out of the analyses (its statistics are NaN)",
+        reason=excluded or "",
+    )
     return ds
 
 
-def analyse_with_options(net: nn.Module, test_x: torch.Tensor, options: dict, factors: dict) -> xr.Dataset:
+def analyse_with_options(
+    net: nn.Module, test_x: torch.Tensor, options: dict, factors: dict, excluded: str | None = None
+) -> xr.Dataset:
     """:func:`analyse` with the regions config's probe options, recording the network's factors.
 
     ``factors`` (typed by :func:`typed_factors`) become the store's ``factors`` attribute, from
-    which collection puts every network on the study's grid.
+    which collection puts every network on the study's grid. A network with non-finite weights, or
+    one given a reason it is ``excluded`` (see :class:`deepstudy.checkpoints.Checkpoint`), is not
+    analysed: see :func:`excluded_analysis`.
     """
     probes = probe_indices(len(test_x), **options["probes"])
-    result = analyse(
-        net, test_x, probes, options["margin"], options["grid_resolution"], options["max_polygons"]
-    )
+    reason = excluded or non_finite(net)
+    if reason is not None:
+        print(f"excluded from the analyses: {reason}")
+        result = excluded_analysis(net, test_x, probes, reason, options["margin"], options["grid_resolution"])
+    else:
+        result = analyse(
+            net, test_x, probes, options["margin"], options["grid_resolution"], options["max_polygons"]
+        )
     result.attrs["factors"] = json.dumps(factors)
     return result
 
@@ -167,18 +228,34 @@ def fresh_mlp(depth: int, neurons: int, init: str, input_shape: tuple[int, ...],
 
 
 def partition(
-    nets: dict[int, nn.Module], anchors: torch.Tensor, margin: float, max_polygons: int
+    nets: dict[int, nn.Module],
+    anchors: torch.Tensor,
+    margin: float,
+    max_polygons: int,
+    excluded: dict[int, str | None] | None = None,
 ) -> xr.Dataset:
-    """The polygons of one plane's region partition for each network (keyed by epoch)."""
-    frames = []
+    """The polygons of one plane's region partition for each network (keyed by epoch).
+
+    A network ``excluded`` (epoch -> reason; see :class:`deepstudy.checkpoints.Checkpoint`), or
+    with non-finite weights, gets no polygons but ``excluded`` set, the reason in the attributes.
+    """
+    frames, reasons = [], {}
     for epoch, net in nets.items():
-        polygons = polygons_2d(net, anchors[None], margin=margin, max_polygons=max_polygons)
-        vertices = polygons.vertices.numpy().copy()
-        valid = np.arange(vertices.shape[1])[None, :] < polygons.count.numpy()[:, None]
-        vertices[~valid] = np.nan
+        reason = (excluded or {}).get(epoch) or non_finite(net)
+        if reason is not None:
+            reasons[str(epoch)] = reason
+            vertices = np.full((1, 1, 2), np.nan)
+        else:
+            polygons = polygons_2d(net, anchors[None], margin=margin, max_polygons=max_polygons)
+            vertices = polygons.vertices.numpy().copy()
+            valid = np.arange(vertices.shape[1])[None, :] < polygons.count.numpy()[:, None]
+            vertices[~valid] = np.nan
         frames.append(
             xr.Dataset(
-                {"vertices": (("polygon", "vertex", "coordinate"), vertices)},
+                {
+                    "vertices": (("polygon", "vertex", "coordinate"), vertices),
+                    "excluded": ((), reason is not None),
+                },
                 coords={"epoch": epoch, "coordinate": ["s", "t"]},
             )
         )
@@ -188,6 +265,10 @@ def partition(
     ds["vertices"].attrs.update(
         units="plane coordinates",
         description="polygon vertices in order (NaN past a polygon's last vertex and past the last polygon)",
+    )
+    ds["excluded"].attrs.update(
+        description="the network is left out (no polygons); reasons by epoch in the attribute reasons",
+        reasons=json.dumps(reasons),
     )
     ds.attrs["margin"] = margin
     return ds

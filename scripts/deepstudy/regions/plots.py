@@ -15,13 +15,37 @@ from matplotlib.collections import PolyCollection  # noqa: E402
 
 from deepstudy.figures import draw_figures  # noqa: E402
 
+#: Legend label of the 2D counts that are only the grid estimate (exact splitting passed the cap).
+GRID_LOWER_BOUND = "grid lower bound (exact splitting passed max_polygons)"
+
 
 def _per_network(store: xr.Dataset, variable: str, over: str) -> pd.DataFrame:
-    """Mean of ``variable`` over its probe dimension, one row per network that exists."""
+    """Mean of ``variable`` over its probe dimension, one row per network that exists and was not
+    excluded (those have NaN statistics), with its hidden neurons and whether its 2D count is exact."""
     frame = store[variable].mean(over).to_dataframe(name=variable).reset_index()
-    neurons = store["hidden_neurons"].to_dataframe(name="neurons_total").reset_index()
-    frame = frame.merge(neurons, on=[c for c in neurons.columns if c != "neurons_total"])
-    return frame.dropna(subset=[variable])
+    info = store[[name for name in ("hidden_neurons", "exact_2d") if name in store]].to_dataframe()
+    info = info.reset_index().rename(columns={"hidden_neurons": "neurons_total"})
+    frame = frame.merge(info, on=[c for c in info.columns if c not in ("neurons_total", "exact_2d")])
+    frame = frame.dropna(subset=[variable])
+    frame["exact_2d"] = frame["exact_2d"].astype(bool) if "exact_2d" in frame else True
+    return frame
+
+
+def _excluded(store: xr.Dataset, over: str | None = None) -> pd.DataFrame:
+    """The networks left out of the analyses (diverged runs), one row each with its factors; with
+    ``over``, a network excluded anywhere along that dimension (a run at any of its epochs) counts once."""
+    if "excluded" not in store:
+        return pd.DataFrame()
+    excluded = store["excluded"].astype(bool)
+    if over is not None:
+        excluded = excluded.any(over)
+    frame = excluded.to_dataframe(name="excluded").reset_index()
+    return frame[frame["excluded"]]
+
+
+def _excluded_note(count: int) -> str:
+    """Legend text counting the diverged runs a curve or set of points leaves out."""
+    return f" ({count} diverged run{'s' if count != 1 else ''} excluded)" if count else ""
 
 
 def _against_neurons(frame: pd.DataFrame, y: str, ax: plt.Axes, style: str = "init", **options) -> None:
@@ -58,11 +82,20 @@ def regions_per_length(init: xr.Dataset) -> plt.Figure:
     return fig
 
 
+def _run_label(frame: pd.DataFrame) -> pd.Series:
+    """A noise run's legend label: model, noise kind and α."""
+    return frame["model"] + ", " + frame["noise"] + " α=" + frame["alpha"].map("{:g}".format)
+
+
 def regions_through_training(trained: xr.Dataset) -> plt.Figure:
-    """Regions per unit length (divided by #neurons) along training, per run of the noise study."""
+    """Regions per unit length (divided by #neurons) along training, per run of the noise study;
+    each legend entry counts the diverged runs its mean over seeds leaves out."""
     frame = _per_network(trained, "regions_per_length", "line")
     frame["per_neuron"] = frame["regions_per_length"] / frame["neurons_total"]
-    frame["run"] = frame["model"] + ", " + frame["noise"] + " α=" + frame["alpha"].map("{:g}".format)
+    frame["run"] = _run_label(frame)
+    excluded = _excluded(trained, over="epoch")
+    counts = _run_label(excluded).value_counts() if len(excluded) else pd.Series(dtype=int)
+    frame["run"] = frame["run"].map(lambda run: run + _excluded_note(int(counts.get(run, 0))))
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     sns.lineplot(data=frame, x="epoch", y="per_neuron", hue="run", marker="o", errorbar="sd", ax=ax)
     ax.set(
@@ -91,25 +124,43 @@ def distance_to_boundary(init: xr.Dataset) -> plt.Figure:
 
 def patterns_2d(init: xr.Dataset, trained: xr.Dataset, memorised: xr.Dataset) -> plt.Figure:
     """Activation patterns in a 2D square against #neurons, log-log, with the (#neurons)² reference:
-    at initialisation (solid) and after memorising random labels (dashed)."""
+    at initialisation (solid) and after memorising random labels (dashed). Curves and crosses are
+    exact counts; networks whose exact splitting passed ``max_polygons`` have only the grid count,
+    a lower bound, drawn apart as hollow circles. Legend entries count the diverged runs left out."""
+    last_memorised, last_trained = memorised.isel(epoch=-1), trained.isel(epoch=-1)
     at_init = _per_network(init, "patterns_2d", "plane").assign(state="initialisation")
-    after = _per_network(memorised.isel(epoch=-1), "patterns_2d", "plane").assign(
-        state="memorised random labels"
-    )
+    memorised_label = "memorised random labels" + _excluded_note(len(_excluded(last_memorised)))
+    after = _per_network(last_memorised, "patterns_2d", "plane").assign(state=memorised_label)
+    runs = _per_network(last_trained, "patterns_2d", "plane")
     frame = pd.concat([at_init, after])
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    _against_neurons(frame, "patterns_2d", ax, style="state")
+    exact = frame[frame["exact_2d"]]
+    if not exact.empty:
+        _against_neurons(exact, "patterns_2d", ax, style="state")
     neurons = np.array(sorted(frame["neurons_total"].unique()), dtype=float)
-    scale = at_init["patterns_2d"].mean() / (at_init["neurons_total"] ** 2).mean()
+    reference = at_init[at_init["exact_2d"]] if at_init["exact_2d"].any() else at_init
+    scale = reference["patterns_2d"].mean() / (reference["neurons_total"] ** 2).mean()
     ax.plot(neurons, scale * neurons**2, color="grey", linestyle="--", label="∝ neurons²")
-    runs = _per_network(trained.isel(epoch=-1), "patterns_2d", "plane")
+    exact_runs = runs[runs["exact_2d"]]
     if not runs.empty:
         ax.scatter(
-            runs["neurons_total"],
-            runs["patterns_2d"],
+            exact_runs["neurons_total"],
+            exact_runs["patterns_2d"],
             color="black",
             marker="x",
-            label="noise-study MLPs, last checkpoint",
+            label="noise-study MLPs, last checkpoint" + _excluded_note(len(_excluded(last_trained))),
+            zorder=3,
+        )
+    bounds = pd.concat([frame, runs])
+    bounds = bounds[~bounds["exact_2d"]]
+    if not bounds.empty:
+        ax.scatter(
+            bounds["neurons_total"],
+            bounds["patterns_2d"],
+            facecolors="none",
+            edgecolors="black",
+            marker="o",
+            label=GRID_LOWER_BOUND,
             zorder=3,
         )
     ax.set(
@@ -138,11 +189,13 @@ def partition(partition_store: xr.Dataset) -> plt.Figure:
             )
         )
         margin = float(partition_store.attrs.get("margin", 0.0))
+        excluded = "excluded" in partition_store and bool(partition_store["excluded"].sel(epoch=epoch))
         ax.set(
             xlim=(-margin, 1 + margin),
             ylim=(-margin, 1 + margin),
             aspect="equal",
-            title=f"epoch {epoch}: {len(shapes)} regions",
+            title=f"epoch {epoch}: "
+            + ("excluded, the run diverged" if excluded else f"{len(shapes)} regions"),
             xlabel="s",
             ylabel="t",
         )

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import itertools
 
-from deepstudy.checks import ConfigError
-from deepstudy.paths import figure_path, labels
+from deepstudy.checks import ConfigError, check_checkpoint_epochs
+from deepstudy.paths import CHECKPOINT_FILE, figure_path, labels
 
 #: A fresh network's factors, in the order of the config's product and of its path.
 FACTORS = ("depth", "neurons", "init", "seed")
@@ -24,7 +24,7 @@ PATHS = {
     "trained": f"results/regions/trained/{_NOISE_RUN}/epoch{{epoch}}.zarr/zarr.json",
     "random_labels": "results/regions/memorise/plans/{dataset}/n{n_examples}_seed{seed}.zarr/zarr.json",
     "memorise_metrics": f"results/regions/memorise/{_NETWORK}/metrics.zarr/zarr.json",
-    "memorise_checkpoint": f"results/regions/memorise/{_NETWORK}/epoch{{epoch}}.pt",
+    "memorise_checkpoint": f"results/regions/memorise/{_NETWORK}/{CHECKPOINT_FILE}",
     "memorised": f"results/regions/memorised/{_NETWORK}/epoch{{epoch}}.zarr/zarr.json",
     "partition": "results/regions/partition.zarr/zarr.json",
     "init_summary": "results/regions/init.zarr/zarr.json",
@@ -181,3 +181,7 @@ def check(config: dict) -> None:
         raise ConfigError("config key regions.trained: selects no run of noise.grid")
     if not config["noise"]["training"]["checkpoint_epochs"]:
         raise ConfigError("config key noise.training.checkpoint_epochs: the regions study needs checkpoints")
+    memorise = study["memorise"]
+    check_checkpoint_epochs(
+        memorise["checkpoint_epochs"], memorise["epochs"], "regions.memorise.checkpoint_epochs"
+    )
