@@ -237,14 +237,15 @@ def test_a_job_records_accuracy_on_its_plans_validation_examples(tmp_path, count
         )
         for k in range(count)
     ]
-    metrics = train_job(runs, plans, tensors, [str(tmp_path / "end.pt")], tmp_path / "resume")
+    metrics = train_job(runs, plans, tensors, [str(tmp_path / "epoch2.pt")], tmp_path / "resume")
     assert metrics["validation_curve"].dims == ("run", "epoch")
     assert "validation" in metrics["validation_curve"].attrs["description"]
     index = torch.from_numpy(plans[0]["validation_index"].values)
     for k in range(count):
-        net = load_checkpoint(tmp_path / "end.pt", f"run{k}")
+        net = load_checkpoint(tmp_path / "epoch2.pt", f"run{k}")
         expected = accuracy(net, tensors.train_x[index], tensors.train_y[index])  # clean labels
         assert metrics["validation_curve"].values[k, -1] == pytest.approx(expected, abs=1 / 60 + 1e-9)
     memorise = noise.dilute(train_y, K, 100, 0, "uniform", seed=0)  # no validation examples: no curve
-    alone = train_job(runs[:1], [memorise], tensors, [str(tmp_path / "m.pt")], tmp_path / "resume")
+    (tmp_path / "memorise").mkdir()
+    alone = train_job(runs[:1], [memorise], tensors, [str(tmp_path / "memorise" / "epoch2.pt")], tmp_path / "r")
     assert "validation_curve" not in alone
