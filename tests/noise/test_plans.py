@@ -247,5 +247,7 @@ def test_a_job_records_accuracy_on_its_plans_validation_examples(tmp_path, count
         assert metrics["validation_curve"].values[k, -1] == pytest.approx(expected, abs=1 / 60 + 1e-9)
     memorise = noise.dilute(train_y, K, 100, 0, "uniform", seed=0)  # no validation examples: no curve
     (tmp_path / "memorise").mkdir()
-    alone = train_job(runs[:1], [memorise], tensors, [str(tmp_path / "memorise" / "epoch2.pt")], tmp_path / "r")
+    alone = train_job(
+        runs[:1], [memorise], tensors, [str(tmp_path / "memorise" / "epoch2.pt")], tmp_path / "r"
+    )
     assert "validation_curve" not in alone
