@@ -162,6 +162,7 @@ def test_changing_delta_reruns_only_structured_jobs(repo, study, tmp_path):
     finally:
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     expected = {"dilute_labels": len(plans), "train": len(hit), "collect_noise": 1, "plot_noise": 1, "all": 1}
+    expected |= {"claims": 1}  # the claims read the summaries
     if analysed:
         expected |= {"regions_trained": len(analysed) * len(full["noise"]["training"]["checkpoint_epochs"])}
         expected |= {"collect_regions": 1, "plot_regions": 1}
@@ -301,6 +302,7 @@ def test_changing_clear_weights_reruns_only_clear(repo, study):
         "train_continual": len(clear_packs),
         "collect_continual": 1,
         "plot_continual": 1,
+        "claims": 1,
         "all": 1,
     }
 
