@@ -18,6 +18,7 @@ with rule_log(snakemake.log[0]):
         tensors.input_shape,
         tensors.num_classes,
         int(wildcards.seed),
+        snakemake.params.bias_std,
     )
     result = analysis.analyse_with_options(
         net,

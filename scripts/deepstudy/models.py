@@ -2,7 +2,8 @@
 
 MLPs and conv nets are plain ``torch.nn.Sequential`` stacks of ``Linear``/``Conv``/``ReLU``/
 ``Flatten`` layers, which the linear-region analysis walks layer by layer. Weights get He
-initialisation (variance 2/fan-in) by default.
+initialisation (variance 2/fan-in) by default, biases zero unless a spec's ``bias_std`` asks for
+small normal ones (the regions study's fresh networks, as Hanin & Rolnick 2019 draw them).
 """
 
 from __future__ import annotations
@@ -67,28 +68,32 @@ def resnet18(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     return net
 
 
-def initialise(net: nn.Module, init: str, generator: torch.Generator) -> None:
-    """Draw weights of every linear and conv layer from N(0, σ²) with σ² set by ``init``; zero biases.
+def initialise(net: nn.Module, init: str, generator: torch.Generator, bias_std: float = 0.0) -> None:
+    """Draw weights of every linear and conv layer from N(0, σ²) with σ² set by ``init``, then
+    biases from N(0, ``bias_std``²) (zero where ``bias_std`` is 0).
 
     ``he``: 2/fan-in, ``lecun``: 1/fan-in, ``xavier``: 2/(fan-in + fan-out); ``torch`` keeps the
-    layers' own initialisation (drawn under the same seed).
+    layers' own initialisation, biases included (drawn under the same seed). The biases are drawn
+    after all the weights, so the weights do not depend on ``bias_std``.
     """
     if init not in INITS:
         raise ValueError(f"unknown init '{init}', expected one of {INITS}")
     if init == "torch":
         return
-    for module in net.modules():
-        if not isinstance(module, nn.Linear | nn.Conv1d | nn.Conv2d):
-            continue
-        fan_out, fan_in = module.weight.shape[0], module.weight[0].numel()
-        receptive = module.weight[0, 0].numel()
-        if init == "xavier":
-            variance = 2.0 / (fan_in + fan_out * receptive)
-        else:
-            variance = INIT_VARIANCE[init] / fan_in
-        with torch.no_grad():
+    layers = [m for m in net.modules() if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d)]
+    with torch.no_grad():
+        for module in layers:
+            fan_out, fan_in = module.weight.shape[0], module.weight[0].numel()
+            receptive = module.weight[0, 0].numel()
+            if init == "xavier":
+                variance = 2.0 / (fan_in + fan_out * receptive)
+            else:
+                variance = INIT_VARIANCE[init] / fan_in
             module.weight.normal_(0.0, math.sqrt(variance), generator=generator)
-            if module.bias is not None:
+        for module in layers:
+            if module.bias is not None and bias_std > 0:
+                module.bias.normal_(0.0, bias_std, generator=generator)
+            elif module.bias is not None:
                 module.bias.zero_()
 
 
@@ -96,6 +101,7 @@ def build_model(spec: dict, input_shape: tuple[int, ...], num_classes: int, seed
     """The network described by a model ``spec`` from the config, initialised from ``seed``.
 
     The same spec, shape and seed give bitwise the same weights; the global RNG is left untouched.
+    ``spec["bias_std"]`` (default 0: zero biases) is the standard deviation of the biases.
     """
     architecture = spec["architecture"]
     with torch.random.fork_rng(devices=[]):
@@ -108,5 +114,6 @@ def build_model(spec: dict, input_shape: tuple[int, ...], num_classes: int, seed
             net = resnet18(input_shape, num_classes)
         else:
             raise ValueError(f"unknown architecture '{architecture}', expected one of {ARCHITECTURES}")
-        initialise(net, spec.get("init", "he"), torch.Generator().manual_seed(seed))
+        generator = torch.Generator().manual_seed(seed)
+        initialise(net, spec.get("init", "he"), generator, spec.get("bias_std", 0.0))
     return net

@@ -10,7 +10,7 @@ from deepstudy.regions import sampling
 from deepstudy.regions.distance import distance_to_boundary
 from deepstudy.regions.grid import grid_regions_2d
 from deepstudy.regions.layers import activation_patterns
-from deepstudy.regions.lines import breakpoints_1d, count_regions_1d
+from deepstudy.regions.lines import COINCIDENT, breakpoints_1d, count_regions_1d
 from deepstudy.regions.planes import RegionCapExceededError, count_regions_2d, polygons_2d
 from deepstudy.regions.sampling import sampled_regions_1d
 from torch import nn
@@ -40,9 +40,27 @@ def random_segments(count: int, input_shape: tuple[int, ...], seed: int) -> tupl
     )
 
 
+def distinct_cuts(cuts: np.ndarray, t0: float, t1: float) -> list[float]:
+    """The places of ``cuts`` in (t0, t1) as breakpoints: a cut within ``COINCIDENT`` of the one
+    before it (or of t0) is the same breakpoint, and the last ones that close to t1 are t1 itself."""
+    places, previous = [], t0
+    for cut in np.sort(cuts[(cuts > t0) & (cuts < t1)]).tolist():
+        if cut - previous > COINCIDENT:  # else the same breakpoint as the cut before (or t0)
+            places.append(cut)
+        previous = cut
+    if places and t1 - previous <= COINCIDENT:  # the last breakpoint is t1's
+        places.pop()
+    return places
+
+
 def reference_count(net: nn.Sequential, a: np.ndarray, b: np.ndarray) -> int:
-    """Regions crossed by one segment, piece by piece in plain numpy (a separate algorithm)."""
-    pieces = [(0.0, 1.0, a.astype(np.float64), (b - a).astype(np.float64))]
+    """Regions crossed by one segment, piece by piece in plain numpy (a separate algorithm).
+
+    Where several neurons vanish at one place (within :data:`COINCIDENT`), the pieces between them
+    have no length: the place is one breakpoint, and one within that of a piece's end is the end.
+    """
+    a, b = a.astype(np.float64), b.astype(np.float64)  # the segment between the points as given
+    pieces = [(0.0, 1.0, a, b - a)]
     linears = [layer for layer in net if isinstance(layer, nn.Linear)][:-1]
     for layer in linears:
         weight = layer.weight.detach().double().numpy()
@@ -52,9 +70,7 @@ def reference_count(net: nn.Sequential, a: np.ndarray, b: np.ndarray) -> int:
             z, dz = weight @ value + bias, weight @ slope
             with np.errstate(divide="ignore", invalid="ignore"):
                 crossing = -z / dz
-            # a cut within rounding of the piece's ends is the end itself (where a dead stretch ends)
-            cuts = np.sort(crossing[(crossing > t0 + 1e-12) & (crossing < t1 - 1e-12)])
-            bounds = [t0, *cuts.tolist(), t1]
+            bounds = [t0, *distinct_cuts(crossing, t0, t1), t1]
             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
                 active = (z + (lo + hi) / 2 * dz) > 0
                 split.append((lo, hi, z * active, dz * active))
@@ -230,6 +246,89 @@ def test_exact_zeros_are_no_crossings(bias, compiled):
     start = torch.zeros_like(end)
     start[20:] = -end[20:]  # through the origin
     assert_matches_reference(net, start, end, compiled, chunk=7)
+
+
+def zero_bias_net_and_point() -> tuple[nn.Sequential, torch.Tensor]:
+    """The benchmark's 4 × 128 He MLP with zero biases, and a point (in 1/4096ths) whose small
+    multiples are exact in float64, so that segments from it to -λ times it meet the origin."""
+    spec = {"architecture": "mlp", "depth": 4, "width": 128, "init": "he", "bias_std": 0.0}
+    net = models.build_model(spec, (40,), 10, seed=0)
+    point = torch.round(torch.randn(1, 40, generator=torch.Generator().manual_seed(0)) * 4096) / 4096
+    return net, point
+
+
+@pytest.mark.parametrize("compiled", WALKS)
+def test_a_line_through_the_origin_of_a_zero_bias_net_crosses_two_regions(compiled):
+    """Every hidden neuron of a bias-free net vanishes at the origin and keeps its sign along each
+    ray from it, so the segment from a to -λa crosses two regions, split where it meets the origin
+    (t = 1 / (1 + λ)), however many neurons change sign there."""
+    net, a = zero_bias_net_and_point()
+    scales = torch.tensor([1.0, 2.0, 3.0, 0.5])
+    start, end = a.expand(len(scales), -1), -scales[:, None] * a
+    at_origin = 1 / (1 + scales.double())
+    # the truth, by sampling: one activation pattern on each side of the origin, two in all
+    t = torch.linspace(0, 1, 2001, dtype=torch.float64)[:, None]
+    for s, e, middle in zip(start.double(), end.double(), at_origin, strict=True):
+        patterns = activation_patterns(net, s + t * (e - s))
+        before, after = patterns[t[:, 0] < middle - 1e-3], patterns[t[:, 0] > middle + 1e-3]
+        assert torch.all(before == before[0]) and torch.all(after == after[0])
+        assert not torch.equal(before[0], after[0])
+    assert count_regions_1d(net, start, end, compiled=compiled).tolist() == [2] * len(scales)
+    breakpoints = breakpoints_1d(net, start, end, compiled=compiled)
+    assert breakpoints.segment.tolist() == list(range(len(scales)))
+    assert breakpoints.layer.tolist() == [0] * len(scales)
+    torch.testing.assert_close(breakpoints.t, at_origin, rtol=0, atol=1e-15)
+    assert [reference_count(net, s.numpy(), e.numpy()) for s, e in zip(start, end, strict=True)] == [2] * 4
+
+
+@pytest.mark.parametrize("compiled", WALKS)
+def test_lines_passing_close_to_the_origin_of_a_zero_bias_net_match_the_reference(compiled):
+    """Off the origin by a little, the neurons vanish at nearby but distinct places: every one of
+    them is a breakpoint, and the walks agree with the reference."""
+    net, a = zero_bias_net_and_point()
+    offset = torch.randn(3, 40, generator=torch.Generator().manual_seed(1))
+    start = a.expand(3, -1)
+    end = -2 * a + offset * torch.tensor([1e-1, 1e-3, 1e-5])[:, None]
+    assert_matches_reference(net, start, end, compiled)
+    assert torch.all(count_regions_1d(net, start, end, compiled=compiled) > 10)
+
+
+def cut_net(cuts: list[float], then: float | None = None) -> nn.Sequential:
+    """A net on 1D inputs whose first-layer neuron k vanishes at x = ``cuts[k]``; with ``then``, a
+    second layer of one neuron, the sum of the first layer's minus ``then``."""
+    first = nn.Linear(1, len(cuts)).double()
+    layers: list[nn.Module] = [first, nn.ReLU()]
+    with torch.no_grad():
+        first.weight.fill_(1.0)
+        first.bias.copy_(-torch.tensor(cuts, dtype=torch.float64))
+        if then is not None:
+            second = nn.Linear(len(cuts), 1).double()
+            second.weight.fill_(1.0)
+            second.bias.fill_(-then)
+            layers += [second, nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(layers[-2].out_features, 1).double())
+
+
+@pytest.mark.parametrize("compiled", WALKS)
+@pytest.mark.parametrize(
+    ("cuts", "then", "regions"),
+    [
+        ([0.5, 0.5 + 1e-14], None, 2),  # closer than COINCIDENT: one breakpoint
+        ([0.5 + 1e-14, 0.5, 0.5 - 1e-14], None, 2),
+        ([0.5, 0.5 + 1e-9], None, 3),  # farther: two
+        ([0.25, 0.5, 0.75], None, 4),
+        ([1 - 1e-14], None, 1),  # at an end: no piece of any length
+        ([1e-14, 0.5], None, 2),
+        ([0.5], 1e-15, 2),  # the second layer's neuron vanishes just after the first layer's
+        ([0.5], 1e-6, 3),
+    ],
+)
+def test_breakpoints_closer_than_float64_resolves_are_one(cuts, then, regions, compiled):
+    net = cut_net(cuts, then)
+    start, end = torch.zeros(1, 1, dtype=torch.float64), torch.ones(1, 1, dtype=torch.float64)
+    assert count_regions_1d(net, start, end, compiled=compiled).tolist() == [regions]
+    assert len(breakpoints_1d(net, start, end, compiled=compiled).t) == regions - 1
+    assert reference_count(net, start[0].numpy(), end[0].numpy()) == regions
 
 
 @pytest.mark.parametrize("compiled", WALKS)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from conftest import validate_study as validate
+from deepstudy import models
 from deepstudy.activation import plots as activation_plots
 from deepstudy.activation import workflow as activation_workflow
 from deepstudy.checks import ConfigError
 from deepstudy.noise.workflow import runs
+from deepstudy.regions import analysis, workflow
 from deepstudy.regions import plots as regions_plots
-from deepstudy.regions import workflow
+from torch import nn
 
 
 class Wildcards(dict):
@@ -55,7 +58,8 @@ def test_a_selection_of_no_run_is_refused_before_any_job(config, schema):
 def test_a_memorisation_spec_splits_the_neurons_over_the_depth(config, schema):
     validate(config, schema)
     [spec] = workflow.memorise_specs(config, Wildcards(depth="2", neurons="16", init="he", seed="0"))
-    assert spec["model"] == {"architecture": "mlp", "depth": 2, "width": 8, "init": "he"}
+    bias_std = config["regions"]["bias_std"]
+    assert spec["model"] == dict(architecture="mlp", depth=2, width=8, init="he", bias_std=bias_std)
     assert spec["factors"] == {"depth": 2, "neurons": 16, "init": "he", "seed": 0}
     assert spec["checkpoint_epochs"] == sorted(config["regions"]["memorise"]["checkpoint_epochs"])
     assert (
@@ -64,6 +68,40 @@ def test_a_memorisation_spec_splits_the_neurons_over_the_depth(config, schema):
     )
     with pytest.raises(ValueError, match="do not split evenly"):
         workflow.width(3, 16)
+
+
+def biases(net: nn.Module) -> torch.Tensor:
+    return torch.cat([m.bias.detach() for m in net.modules() if isinstance(m, nn.Linear)])
+
+
+def test_fresh_networks_draw_small_normal_biases_from_their_seed(config, schema):
+    """Hanin & Rolnick (2019) draw biases with variance 1e-6, which keeps the regions of a fresh
+    network from collapsing onto the origin; bias_std 0 still gives zero biases."""
+    validate(config, schema)
+    bias_std = config["regions"]["bias_std"]
+    assert bias_std**2 == pytest.approx(1e-6)  # the default follows the paper
+
+    def fresh(seed: int, std: float) -> nn.Module:
+        return analysis.fresh_mlp(2, 1024, "he", (40,), 10, seed, std)
+
+    net = fresh(0, bias_std)
+    drawn = biases(net)
+    assert torch.all(drawn != 0) and float(drawn.std()) == pytest.approx(bias_std, rel=0.1)
+    assert torch.equal(biases(fresh(0, bias_std)), drawn)  # from the seed, not the global RNG
+    assert not torch.equal(biases(fresh(1, bias_std)), drawn)
+    zero = fresh(0, 0.0)
+    assert torch.all(biases(zero) == 0)
+    weights = [(m.weight for m in n.modules() if isinstance(m, nn.Linear)) for n in (net, zero)]
+    assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))  # the biases add to them
+    # the memorising networks start from the same draw
+    [spec] = workflow.memorise_specs(config, Wildcards(depth="2", neurons="1024", init="he", seed="0"))
+    assert torch.equal(biases(models.build_model(spec["model"], (40,), 10, seed=0)), drawn)
+
+
+def test_the_noise_study_networks_keep_zero_biases(config, schema):
+    validate(config, schema)
+    for spec in config["models"].values():
+        assert torch.all(biases(models.build_model(spec, (1, 40), 10, seed=0)) == 0)
 
 
 def test_the_plot_modules_draw_exactly_the_listed_figures():

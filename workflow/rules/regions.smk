@@ -20,6 +20,7 @@ rule regions_init:
         dataset=DATASET.format(dataset=config["regions"]["dataset"]),
     params:
         probes=regions_workflow.probe_options(config),
+        bias_std=config["regions"]["bias_std"],
     output:
         store=REGIONS_PATHS["init"],
     log:

@@ -25,7 +25,7 @@ from deepstudy.regions.grid import grid_regions_2d
 from deepstudy.regions.layers import count_neurons
 from deepstudy.regions.lines import count_regions_1d
 from deepstudy.regions.planes import RegionCapExceededError, count_regions_2d, polygons_2d
-from deepstudy.regions.workflow import width
+from deepstudy.regions.workflow import fresh_spec
 
 #: The statistics of a network, each along its probe dimension.
 _STATISTICS = {
@@ -221,9 +221,18 @@ def typed_factors(wildcards: dict[str, str]) -> dict[str, int | float | str]:
     return factors
 
 
-def fresh_mlp(depth: int, neurons: int, init: str, input_shape: tuple[int, ...], num_classes: int, seed: int):
-    """An MLP with ``neurons`` hidden neurons in all, split evenly over ``depth`` layers."""
-    spec = {"architecture": "mlp", "depth": depth, "width": width(depth, neurons), "init": init}
+def fresh_mlp(
+    depth: int,
+    neurons: int,
+    init: str,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    seed: int,
+    bias_std: float,
+) -> nn.Module:
+    """An MLP with ``neurons`` hidden neurons in all, split evenly over ``depth`` layers, its
+    biases drawn from N(0, ``bias_std``²) (``regions.bias_std``; 0: zero biases)."""
+    spec = fresh_spec(depth, neurons, init, bias_std)
     return build_model(spec, input_shape, num_classes, seed)
 
 

@@ -4,10 +4,11 @@ On a CPU the walk is bound by its float64 matrix products and by memory traffic:
 the sign changes between consecutive points and a new point, with the next layer's values, at
 each crossing. Done with tensor operations that is a dozen passes over the points' values and a
 matrix-product row per point. These kernels keep the points sorted along their segments (every
-pass reads consecutive rows), find and place crossings in two passes (count, then split), and
-give the next dense layer's values at the new points by interpolation (``merge``), so the matrix
-product covers only the points that existed before the layer. Compiled once by Numba and cached on
-disk; the matrix products stay with torch. Arithmetic is float64; interpolation uses
+pass reads consecutive rows), find and place crossings in three passes (count; place and gather
+into breakpoints, crossings closer than a tolerance making one, see :mod:`deepstudy.regions.lines`;
+split), and give the next dense layer's values at the new points by interpolation (``merge``), so
+the matrix product covers only the points that existed before the layer. Compiled once by Numba
+and cached on disk; the matrix products stay with torch. Arithmetic is float64; interpolation uses
 ``torch.lerp``'s formula, like the tensor path, and both place the same breakpoints.
 """
 
@@ -52,24 +53,92 @@ def per_segment(counts: np.ndarray, segment: np.ndarray, segments: int) -> np.nd
     return out
 
 
+@njit(cache=True, inline="always")
+def _gather(
+    t_left: float,
+    t_right: float,
+    weight: np.ndarray,
+    slot: np.ndarray,
+    first: int,
+    found: int,
+    tolerance: float,
+) -> int:
+    """Number the crossings ``first``.. of one interval (sorted by weight) by breakpoint: a crossing
+    within ``tolerance`` (in t) of the one before (or of the left end) shares its breakpoint. Slot 0
+    is the left end's, 1..m the new points', m + 1 the right end's (the last group, if that close
+    to it). Returns m."""
+    group, previous = 0, t_left
+    for c in range(first, first + found):
+        place = _lerp(t_left, t_right, weight[c])
+        if place - previous > tolerance:
+            group += 1
+        slot[c] = group
+        previous = place
+    if group > 0 and t_right - previous <= tolerance:
+        return group - 1
+    return group
+
+
+@njit(cache=True, parallel=True)
+def place(z: np.ndarray, t: np.ndarray, counts: np.ndarray, tolerance: float) -> tuple[np.ndarray, ...]:
+    """Every crossing counted in ``counts``, sorted by place in its interval and gathered into
+    breakpoints (see ``_gather``).
+
+    Between two consecutive points z is affine, so a neuron going from a to b crosses zero at
+    fraction w = a / (a - b) of the way. Returns each interval's first crossing (then their
+    number); each crossing's neuron, w, |a|, |b| and slot; and each interval's new points.
+    """
+    intervals, width = len(counts), z.shape[1]
+    start = np.empty(intervals + 1, dtype=np.int64)
+    start[0] = 0
+    for i in range(intervals):
+        start[i + 1] = start[i] + counts[i]
+    total = start[intervals]
+    neuron = np.empty(total, dtype=np.int64)
+    weight = np.empty(total)
+    abs_left = np.empty(total)
+    abs_right = np.empty(total)
+    slot = np.empty(total, dtype=np.int64)
+    new = np.zeros(intervals, dtype=np.int64)
+    for i in prange(intervals):
+        found, first = counts[i], start[i]
+        if found == 0:
+            continue
+        j = first
+        for k in range(width):
+            a, b = z[i, k], z[i + 1, k]
+            if _crosses(a, b):
+                neuron[j], weight[j], abs_left[j], abs_right[j] = k, a / (a - b), abs(a), abs(b)
+                j += 1
+        if found > 1:
+            placed = first + np.argsort(weight[first : first + found], kind="mergesort")
+            neuron[first : first + found] = neuron[placed]
+            weight[first : first + found] = weight[placed]
+            abs_left[first : first + found] = abs_left[placed]
+            abs_right[first : first + found] = abs_right[placed]
+        new[i] = _gather(t[i], t[i + 1], weight, slot, first, found, tolerance)
+    return start, neuron, weight, abs_left, abs_right, slot, new
+
+
 @njit(cache=True, parallel=True)
 def split(
     z: np.ndarray,
     t: np.ndarray,
     segment: np.ndarray,
     layer: np.ndarray,
-    counts: np.ndarray,
+    start: np.ndarray,
+    neuron: np.ndarray,
+    weight: np.ndarray,
+    slot: np.ndarray,
+    new: np.ndarray,
     depth: int,
     rectify: bool,
 ) -> tuple[np.ndarray, ...]:
-    """Insert a point at every crossing counted in ``counts``.
+    """Insert the new points of :func:`place`, each at its first crossing's place.
 
-    Between two consecutive points z is affine, so a neuron going from a to b crosses zero at
-    fraction w = a / (a - b) of the way. Crossings in one interval are placed in order of w.
     Returns, for the merged sorted points, ``t``, ``segment`` and ``layer``; where each old point
-    went; for each new point (sorted) its neuron, w, |a| and |b|; and, with ``rectify``, every
-    merged point's rectified values relu(z) (a new point's are its neighbours' interpolated, with
-    its neuron exactly zero).
+    went; each new point's w; and, with ``rectify``, every merged point's rectified values relu(z)
+    (a new point's are its neighbours' interpolated, with the neurons crossing there exactly zero).
     """
     points, width = z.shape
     destination = np.empty(points, dtype=np.int64)
@@ -77,46 +146,37 @@ def split(
     for i in range(points):
         destination[i] = i + added
         if i < points - 1:
-            added += counts[i]
+            added += new[i]
     size = points + added
     values = np.empty((size if rectify else 0, width))
     t_out = np.empty(size)
     segment_out = np.empty(size, dtype=np.int64)
     layer_out = np.empty(size, dtype=np.int64)
-    neuron = np.empty(added, dtype=np.int64)
-    weight = np.empty(added)
-    abs_left = np.empty(added)
-    abs_right = np.empty(added)
+    point_weight = np.empty(added)
     for i in prange(points):
         at = destination[i]
         t_out[at], segment_out[at], layer_out[at] = t[i], segment[i], layer[i]
         if rectify:
             for k in range(width):
                 values[at, k] = max(z[i, k], 0.0)
-        found = counts[i] if i < points - 1 else 0
-        if found == 0:
+        if i == points - 1 or new[i] == 0:
             continue
-        first = at - i  # this interval's crossings in the per-crossing arrays
-        j = first
-        for k in range(width):
-            a, b = z[i, k], z[i + 1, k]
-            if _crosses(a, b):
-                neuron[j], weight[j], abs_left[j], abs_right[j] = k, a / (a - b), abs(a), abs(b)
-                j += 1
-        placed = first + np.argsort(weight[first : first + found], kind="mergesort")
-        neuron[first : first + found] = neuron[placed]
-        weight[first : first + found] = weight[placed]
-        abs_left[first : first + found] = abs_left[placed]
-        abs_right[first : first + found] = abs_right[placed]
-        for q in range(found):
-            w, row = weight[first + q], at + 1 + q
+        c = start[i]
+        for q in range(1, new[i] + 1):
+            while slot[c] < q:
+                c += 1
+            w, row = weight[c], at + q
+            point_weight[at - i + q - 1] = w
             t_out[row] = _lerp(t[i], t[i + 1], w)
             segment_out[row], layer_out[row] = segment[i], depth
             if rectify:
                 for k in range(width):
                     values[row, k] = max(_lerp(z[i, k], z[i + 1, k], w), 0.0)
-                values[row, neuron[first + q]] = 0.0
-    return values, t_out, segment_out, layer_out, destination, neuron, weight, abs_left, abs_right
+                e = c
+                while e < start[i + 1] and slot[e] == q:
+                    values[row, neuron[e]] = 0.0
+                    e += 1
+    return values, t_out, segment_out, layer_out, destination, point_weight
 
 
 # A new point's value is recomputed term by term where some coordinate is this close to zero,
@@ -130,10 +190,12 @@ def merge(
     y: np.ndarray,
     z: np.ndarray,
     destination: np.ndarray,
+    start: np.ndarray,
     neuron: np.ndarray,
-    weight: np.ndarray,
+    point_weight: np.ndarray,
     abs_left: np.ndarray,
     abs_right: np.ndarray,
+    slot: np.ndarray,
     columns: np.ndarray,
     bias: np.ndarray,
     blocks: int,
@@ -144,18 +206,18 @@ def merge(
     On an interval between old points L and R where neurons j = 1..m cross zero at w_1 <= ... <=
     w_m (going from a_j to b_j), relu(z(w)) equals the interpolation of relu(z(L)) and relu(z(R))
     except in the crossing coordinates, where it falls short by |b_j| w before w_j and by
-    |a_j| (1 - w) after. The next layer being affine, at the q-th crossing
+    |a_j| (1 - w) after. The next layer being affine, at the new point of slot q (weight w_q)
 
-        y(w_q) = lerp(y_L, y_R, w_q) - (1 - w_q) sum_{j <= q} |a_j| W_j - w_q sum_{j > q} |b_j| W_j
+        y(w_q) = lerp(y_L, y_R, w_q) - (1 - w_q) sum_{slot j <= q} |a_j| W_j - w_q sum_{slot j > q} |b_j| W_j
 
     with W_j the weight column of neuron j (``columns[j]``, the rows of W transposed): two running
     sums per interval. Where a coordinate comes out near zero (see ``_NEAR_ZERO``) the point is
-    evaluated directly, bias + sum of W_k relu(z_k) over its active neurons, as a matrix product
-    would. ``z`` holds the layer's own values at the old points; work is split into ``blocks``
-    ranges of intervals, one scratch vector each.
+    evaluated directly, bias + sum of W_k relu(z_k) over its active neurons (those crossing there
+    are zero), as a matrix product would. ``z`` holds the layer's own values at the old points;
+    work is split into ``blocks`` ranges of intervals, one scratch vector each.
     """
     points, width = y.shape
-    added = len(weight)
+    added = len(point_weight)
     out = np.empty((points + added, width))
     largest_weight = np.empty(len(columns))
     for k in range(len(columns)):
@@ -163,35 +225,51 @@ def merge(
     per_block = (points + blocks - 1) // blocks
     for block in prange(blocks):
         running = np.empty(width)
+        crossing_here = np.zeros(len(columns), dtype=np.bool_)
         for i in range(block * per_block, min(points, (block + 1) * per_block)):
             at = destination[i]
             out[at, :] = y[i, :]
             found = (destination[i + 1] - at - 1) if i < points - 1 else 0
             if found == 0:
                 continue
-            first = at - i
+            first, last, points_before = start[i], start[i + 1], at - i
             scale = np.max(np.abs(y[i])) + np.max(np.abs(y[i + 1]))
-            running[:] = 0.0
-            for q in range(found):
-                c, row = first + q, at + 1 + q
-                w, column = weight[c], columns[neuron[c]]
+            for c in range(first, last):
                 scale += (abs_left[c] + abs_right[c]) * largest_weight[neuron[c]]
+            running[:] = 0.0
+            c = first
+            for q in range(1, found + 1):
+                w, row = point_weight[points_before + q - 1], at + q
+                while c < last and slot[c] <= q:
+                    column = columns[neuron[c]]
+                    for k in range(width):
+                        running[k] += abs_left[c] * column[k]
+                    c += 1
                 for k in range(width):
-                    running[k] += abs_left[c] * column[k]
                     out[row, k] = _lerp(y[i, k], y[i + 1, k], w) - (1.0 - w) * running[k]
             running[:] = 0.0
-            for q in range(found - 1, -1, -1):
-                c, row = first + q, at + 1 + q
-                w, column = weight[c], columns[neuron[c]]
+            c = last - 1
+            for q in range(found, 0, -1):
+                w, row = point_weight[points_before + q - 1], at + q
+                while c >= first and slot[c] > q:
+                    column = columns[neuron[c]]
+                    for k in range(width):
+                        running[k] += abs_right[c] * column[k]
+                    c -= 1
                 for k in range(width):
                     out[row, k] -= w * running[k]
-                    running[k] += abs_right[c] * column[k]
                 if np.min(np.abs(out[row])) <= _NEAR_ZERO * scale:
+                    e = c  # this point's crossings: slots q, ending at c
+                    while e >= first and slot[e] == q:
+                        crossing_here[neuron[e]] = True
+                        e -= 1
                     out[row, :] = bias
                     for k in range(len(columns)):
                         active = _lerp(z[i, k], z[i + 1, k], w)
-                        if active > 0.0 and k != neuron[c]:
+                        if active > 0.0 and not crossing_here[k]:
                             out[row, :] += active * columns[k]
+                    for j in range(e + 1, c + 1):
+                        crossing_here[neuron[j]] = False
     return out
 
 

@@ -6,6 +6,13 @@ pre-activations are affine between consecutive breakpoints, so where each of the
 computed exactly (in float64), and the segment is split there. Segments are batched. On the CPU the
 bookkeeping runs in compiled kernels (:mod:`deepstudy.regions.kernels`), on other devices in tensor
 operations; both place the same breakpoints.
+
+A region is a maximal piece of the segment on which the activation pattern is constant, so a
+breakpoint is a place, not a neuron: where several neurons change sign at once (all of a layer's,
+where a line meets the origin of a bias-free net) it is one breakpoint, and a neuron that reaches
+zero without changing sign makes none. Float64 resolves places only to its rounding, so crossings
+closer than :data:`COINCIDENT` to the one before them along the segment (or to an existing point)
+are one breakpoint, at the first of them; pieces shorter than that are no region.
 """
 
 from __future__ import annotations
@@ -19,16 +26,21 @@ from torch import nn
 
 from deepstudy.regions.layers import DTYPE, apply_affine, float64_copy, hidden_blocks
 
+#: Breakpoints closer than this along a segment (in t, the fraction of its length) are one: 2^-40,
+#: 4096 float64 ulps of t = 1. The places of coincident crossings, computed through a few layers,
+#: differ by some ulps; distinct ones in the study lie many orders of magnitude farther apart.
+COINCIDENT = 2.0**-40
+
 # 1D: lines
 # --------------------------------------------------------------------------------------------
 
 
 @dataclass
 class Breakpoints1D:
-    """Every point where a hidden neuron changes sign along each segment, and where it happens.
+    """Every place where hidden neurons change sign along each segment (coincident ones once).
 
-    ``segment[i]``, ``t[i]`` (0 < t < 1) and ``layer[i]`` (0-based hidden layer) describe breakpoint
-    i; they are sorted by segment, then by position.
+    ``segment[i]``, ``t[i]`` (0 < t < 1) and ``layer[i]`` (0-based, the first hidden layer with a
+    neuron changing sign there) describe breakpoint i; they are sorted by segment, then by position.
     """
 
     segment: torch.Tensor
@@ -45,8 +57,8 @@ def _default_chunk(device: torch.device) -> int:
 class _Points1D:
     """A chunk's points after the walk, sorted along the segments (segment after segment): each
     point's segment, place ``t`` on it (0 start, 1 end) and the hidden layer whose neuron changes
-    sign there (-1 for the segments' ends); with ``last_counts``, the last hidden layer's sign
-    changes per segment, counted instead of placed."""
+    sign there (-1 for the segments' ends); with ``last_counts``, the last hidden layer's new
+    breakpoints per segment, counted instead of placed."""
 
     segment: torch.Tensor
     t: torch.Tensor
@@ -95,9 +107,10 @@ class _Walk:
 
 @dataclass
 class _Crossings:
-    """Sign changes inside intervals: the interval (sorted position), the neuron, the two
-    neighbouring points (creation order), and where in the interval the neuron's values (strictly
-    opposite at its ends) cross zero: ``weight`` 0 at the left point, 1 at the right."""
+    """Sign changes inside intervals, sorted by interval, then place: the interval (sorted
+    position), the neuron, the two neighbouring points (creation order), and where in the interval
+    the neuron's values (strictly opposite at its ends) cross zero: ``weight`` 0 at the left point,
+    1 at the right."""
 
     position: torch.Tensor
     neuron: torch.Tensor
@@ -120,58 +133,80 @@ class _Crossings:
         nonzero = (at_left != 0) & (at_right != 0)  # a zero at a point is no crossing inside
         if not bool(nonzero.all()):
             found, at_left, at_right = [v[nonzero] for v in found], at_left[nonzero], at_right[nonzero]
-        return cls(*found, at_left / (at_left - at_right))
+        crossings = cls(*found, at_left / (at_left - at_right))
+        by_place = torch.argsort(crossings.weight)  # then, stably, by interval
+        return crossings.take(by_place[torch.argsort(crossings.position[by_place], stable=True)])
 
     def take(self, index: torch.Tensor) -> _Crossings:
         return _Crossings(*(getattr(self, f.name)[index] for f in fields(self)))
 
 
-def _crossing_counts(z: torch.Tensor, walk: _Walk, segments: int) -> torch.Tensor:
-    """Number of sign changes of ``z`` inside each segment's intervals, without locating them."""
-    changes = walk.sign_changes(z)
-    segment = walk.points.segment
-    if torch.count_nonzero(z) < z.numel():  # rare: exact zeros need the per-crossing test
-        left = _Crossings.of(z, walk, changes).left
-        return torch.bincount(segment.index_select(0, left), minlength=segments)
-    per_interval = torch.count_nonzero(changes, dim=1)
-    return torch.zeros(segments, dtype=torch.long, device=z.device).index_add_(
-        0, segment.index_select(0, walk.order[:-1]), per_interval
-    )
+@dataclass
+class _Breakpoints:
+    """A layer's crossings gathered into breakpoints (see :data:`COINCIDENT`): ``point[c]`` is the
+    new point of crossing c, or -1 where c is that close to an end of its interval (the existing
+    point is the breakpoint); ``first`` is each new point's first crossing and ``t`` its place."""
+
+    crossings: _Crossings
+    point: torch.Tensor
+    first: torch.Tensor
+    t: torch.Tensor
+
+    @classmethod
+    def of(cls, crossings: _Crossings, t: torch.Tensor) -> _Breakpoints:
+        c, device = crossings, t.device
+        t_left, t_right = t.index_select(0, c.left), t.index_select(0, c.right)
+        place = torch.lerp(t_left, t_right, c.weight)
+        head = torch.searchsorted(c.position, c.position)  # each interval's first crossing
+        tail = torch.searchsorted(c.position, c.position, right=True) - 1  # and its last
+        previous = torch.cat([place[:1], place[:-1]])
+        previous = torch.where(head == torch.arange(len(c.position), device=device), t_left, previous)
+        new = place - previous > COINCIDENT  # else the breakpoint of the crossing before (or the end)
+        group = torch.cumsum(new, 0)
+        at_left = (group == group[head]) & ~new[head]
+        at_right = (group == group[tail]) & (t_right - place[tail] <= COINCIDENT) & ~at_left
+        kept = ~(at_left | at_right)
+        starts = new & kept
+        point = torch.where(kept, torch.cumsum(starts, 0) - 1, -1)
+        first = torch.nonzero(starts).squeeze(1)
+        return cls(crossings, point, first, place[first])
 
 
-def _insert(walk: _Walk, crossings: _Crossings, depth: int) -> _Walk:
-    """``walk`` with a new point at each crossing (sorted by interval, then place in it), made in
-    that order after the existing points."""
-    size, added = len(walk.order), len(crossings.position)
-    device, position, p = walk.order.device, crossings.position, walk.points
+def _insert(walk: _Walk, breakpoints: _Breakpoints, depth: int) -> _Walk:
+    """``walk`` with the new points of ``breakpoints`` (sorted by interval, then place in it), made
+    in that order after the existing points."""
+    first, p = breakpoints.first, walk.points
+    position, left = breakpoints.crossings.position[first], breakpoints.crossings.left[first]
+    size, added, device = len(walk.order), len(first), walk.order.device
     old = torch.arange(size, device=device)
     order = walk.order.new_empty(size + added)
     order[old + torch.searchsorted(position, old)] = walk.order
     order[position + torch.arange(1, added + 1, device=device)] = torch.arange(
         size, size + added, device=device
     )
-    t = torch.lerp(p.t[crossings.left], p.t[crossings.right], crossings.weight)
     points = _Points1D(
-        torch.cat([p.segment, p.segment.index_select(0, crossings.left)]),
-        torch.cat([p.t, t]),
+        torch.cat([p.segment, p.segment.index_select(0, left)]),
+        torch.cat([p.t, breakpoints.t]),
         torch.cat([p.layer, torch.full((added,), depth, dtype=torch.long, device=device)]),
     )
     return _Walk(points, order, walk.ends + torch.searchsorted(position, walk.ends))
 
 
-def _rectified(z: torch.Tensor, crossings: _Crossings) -> torch.Tensor:
+def _rectified(z: torch.Tensor, breakpoints: _Breakpoints) -> torch.Tensor:
     """relu of the layer at the old points, then at the new ones (creation order).
 
     Between two consecutive points z is affine, so at a new point it is the linear interpolation
-    of its neighbours' values, with the crossing neuron exactly zero.
+    of its neighbours' values, with the neurons that cross there exactly zero.
     """
-    size, width, added = len(z), z.shape[1], len(crossings.position)
+    c, first, point = breakpoints.crossings, breakpoints.first, breakpoints.point
+    size, width, added = len(z), z.shape[1], len(first)
     out = z.new_empty((size + added, width))
     torch.clamp(z, min=0, out=out[:size])
     new = out[size:]
-    left, right = z.index_select(0, crossings.left), z.index_select(0, crossings.right)
-    torch.lerp(left, right, crossings.weight[:, None], out=new)
-    new.view(-1).index_fill_(0, torch.arange(added, device=z.device) * width + crossings.neuron, 0.0)
+    left, right = z.index_select(0, c.left[first]), z.index_select(0, c.right[first])
+    torch.lerp(left, right, c.weight[first][:, None], out=new)
+    kept = point >= 0
+    new.view(-1).index_fill_(0, point[kept] * width + c.neuron[kept], 0.0)
     new.clamp_(min=0)
     return out
 
@@ -190,13 +225,13 @@ def _walk_1d_tensor(
         shape = z.shape[1:]
         z = z.flatten(1)
         last = depth == len(blocks) - 1
+        found = _Breakpoints.of(_Crossings.of(z, walk, walk.sign_changes(z)), walk.points.t)
         if last and not last_layer_points:
-            return walk.sorted(_crossing_counts(z, walk, n))
-        crossings = _Crossings.of(z, walk, walk.sign_changes(z))
-        crossings = crossings.take(torch.argsort(crossings.position.to(DTYPE) + crossings.weight))
+            segment = walk.points.segment.index_select(0, found.crossings.left[found.first])
+            return walk.sorted(torch.bincount(segment, minlength=n))
         if not last:
-            z = apply_affine(blocks[depth + 1], [_rectified(z, crossings).view(-1, *shape)])[0]
-        walk = _insert(walk, crossings, depth)
+            z = apply_affine(blocks[depth + 1], [_rectified(z, found).view(-1, *shape)])[0]
+        walk = _insert(walk, found, depth)
     return walk.sorted(None)
 
 
@@ -225,14 +260,15 @@ def _walk_1d_compiled(
         shape = z.shape[1:]
         values = z.flatten(1).contiguous().numpy()
         counts = kernels.interval_crossings(values, segment)
+        start, neuron, weight, abs_left, abs_right, slot, new = kernels.place(values, t, counts, COINCIDENT)
         last = depth == len(blocks) - 1
         if last and not last_layer_points:
-            last_counts = torch.from_numpy(kernels.per_segment(counts, segment, n))
+            last_counts = torch.from_numpy(kernels.per_segment(new, segment, n))
             break
         linear = None if last else _dense_linear(blocks[depth + 1])
         rectify = not last and linear is None
-        rectified, t, segment, layer, *crossings = kernels.split(
-            values, t, segment, layer, counts, depth, rectify
+        rectified, t, segment, layer, destination, point_weight = kernels.split(
+            values, t, segment, layer, start, neuron, weight, slot, new, depth, rectify
         )
         if rectify:  # the next layer is not dense: evaluate it at every point
             z = apply_affine(blocks[depth + 1], [torch.from_numpy(rectified).view(-1, *shape)])[0]
@@ -240,6 +276,7 @@ def _walk_1d_compiled(
             y = apply_affine(blocks[depth + 1], [torch.relu(z)])[0].contiguous().numpy()
             columns = linear.weight.detach().T.contiguous().numpy()
             bias = np.zeros(len(y[0])) if linear.bias is None else linear.bias.detach().numpy()
+            crossings = (destination, start, neuron, point_weight, abs_left, abs_right, slot)
             z = torch.from_numpy(kernels.merge(y, values, *crossings, columns, bias, _MERGE_BLOCKS))
     return _Points1D(torch.from_numpy(segment), torch.from_numpy(t), torch.from_numpy(layer), last_counts)
 
@@ -289,9 +326,10 @@ def breakpoints_1d(
     earlier neurons change sign (and the segment's ends), and is affine in between. A layer's
     pre-activations are computed at those points (float64); a neuron changes sign between two
     consecutive points exactly where the linear interpolation of its values crosses zero, and there
-    a new point is inserted. Segments are processed ``chunk`` at a time, all of a chunk's points
-    batched together. On the CPU compiled kernels do the bookkeeping (``compiled=False``: tensor
-    operations, as on other devices; both give the same points).
+    a new point is inserted, one for crossings closer than :data:`COINCIDENT`. Segments are
+    processed ``chunk`` at a time, all of a chunk's points batched together. On the CPU compiled
+    kernels do the bookkeeping (``compiled=False``: tensor operations, as on other devices; both
+    give the same points).
     """
     segment, t, layer = [], [], []
     for first, points in _walks(net, start, end, chunk, True, compiled):
@@ -315,8 +353,9 @@ def count_regions_1d(
 ) -> torch.Tensor:
     """Exact number of activation regions each segment ``start[i]`` → ``end[i]`` crosses.
 
-    The count is the number of breakpoints (points where some hidden neuron changes sign) plus one,
-    computed as in :func:`breakpoints_1d` but only counting the last hidden layer's breakpoints.
+    The count is the number of breakpoints (places where hidden neurons change sign, coincident
+    ones once) plus one, computed as in :func:`breakpoints_1d` but only counting the last hidden
+    layer's breakpoints.
     Returns an int64 tensor of shape (n,).
     """
     counts = []

@@ -1,10 +1,11 @@
 """The regions study's workflow: its networks, the noise runs it analyses, paths and figures.
 
 Torch-free: the Snakefile imports it to plan jobs. Fresh networks are MLPs named by
-:data:`FACTORS` (depth, hidden neurons in all, init, seed), analysed at initialisation and, trained
-to memorise random labels, at each memorisation checkpoint. Trained networks are runs of the
-label-noise study, chosen by ``regions.trained`` and read from that study's checkpoints, which the
-rules take from the noise study's workflow.
+:data:`FACTORS` (depth, hidden neurons in all, init, seed), with small normal biases
+(``regions.bias_std``), analysed at initialisation and, trained to memorise random labels, at each
+memorisation checkpoint. Trained networks are runs of the label-noise study, chosen by
+``regions.trained`` and read from that study's checkpoints, which the rules take from the noise
+study's workflow.
 """
 
 from __future__ import annotations
@@ -73,6 +74,18 @@ def width(depth: int, neurons: int) -> int:
     return neurons // depth
 
 
+def fresh_spec(depth: int, neurons: int, init: str, bias_std: float) -> dict:
+    """The model spec of a fresh network of the study (for ``deepstudy.models.build_model``): an MLP
+    of ``neurons`` split over ``depth`` layers, biases drawn with ``regions.bias_std``."""
+    return {
+        "architecture": "mlp",
+        "depth": depth,
+        "width": width(depth, neurons),
+        "init": init,
+        "bias_std": bias_std,
+    }
+
+
 def selects(selector: dict, run: dict) -> bool:
     """Whether ``regions.trained`` (factor -> values) selects a run of the noise grid."""
     return all(run[factor] in values for factor, values in selector.items())
@@ -130,12 +143,7 @@ def memorise_specs(config: dict, wildcards) -> list[dict]:
     return [
         dict(
             name=f"memorise_depth{depth}_neurons{neurons}_{wildcards.init}_seed{seed}",
-            model={
-                "architecture": "mlp",
-                "depth": depth,
-                "width": width(depth, neurons),
-                "init": wildcards.init,
-            },
+            model=fresh_spec(depth, neurons, wildcards.init, config["regions"]["bias_std"]),
             seed=seed,
             lr=options["lr"],
             batch_size=options["batch_size"],
