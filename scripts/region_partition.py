@@ -19,4 +19,4 @@ with rule_log(snakemake.log[0]):
         for path in snakemake.input.checkpoints
     }
     result = analysis.partition(nets, anchors, options["margin"], options["max_polygons"])
-    store.write_store(result, snakemake.output.store, snakemake.config)
+    store.write_store(result, snakemake.output.store, snakemake.config, snakemake.rule)
