@@ -6,6 +6,8 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
 
 from deepstudy.errors import StudyInputError
 
@@ -17,11 +19,16 @@ EXPECTED_ERRORS = (StudyInputError, FileNotFoundError)
 def rule_log(path: str) -> Iterator[None]:
     """Write stdout and stderr (progress bars, warnings) to ``path`` while the block runs.
 
-    An expected error is reported as one line, in the log and on the terminal, and the script
-    exits with status 1 so that Snakemake removes the job's outputs.
+    A rerun of the job appends to its log, below a line saying when it started, so that the log of
+    a run that failed or was killed (and the job's resume) stays readable. An expected error is
+    reported as one line, in the log and on the terminal, and the script exits with status 1 so
+    that Snakemake removes the job's outputs.
     """
     terminal_out, terminal_err = sys.stdout, sys.stderr
-    with open(path, "w", buffering=1) as log:
+    rerun = Path(path).is_file() and Path(path).stat().st_size > 0
+    with open(path, "a", buffering=1) as log:
+        if rerun:
+            print(f"--- rerun at {datetime.now().isoformat(timespec='seconds')} ---", file=log)
         sys.stdout = sys.stderr = log
         try:
             yield

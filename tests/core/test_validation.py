@@ -106,5 +106,6 @@ def test_the_train_rule_on_a_damaged_dataset_fails_in_one_line_and_trains_nothin
     terminal = capsys.readouterr().err.strip().splitlines()
     assert len(terminal) == 1 and "store 'results/datasets/mnist1d.zarr'" in terminal[0]
     assert "array 'train_x'" in terminal[0] and "rule prepare_dataset" in terminal[0]
+    assert log.read_text().startswith("an earlier run's log\n")  # appended to, not overwritten
     assert log.read_text().splitlines()[-1] == terminal[0]
     assert not (tmp_path / "run").exists()  # no resume file, no checkpoint: nothing trained
