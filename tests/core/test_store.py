@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +93,27 @@ def test_provenance_names_python_mnist1d_and_numba():
     versions = json.loads(store.provenance({})["package_versions"])
     assert {"python", "mnist1d", "numba"} <= versions.keys()
     assert versions["python"].count(".") == 2
+
+
+def test_the_terminal_shows_one_line_only(tmp_path):
+    """In a rule script, nothing follows the one line: not even zarr's reads cut short at exit."""
+    rng = np.random.default_rng(0)
+    ds = xr.Dataset({"images": (("example", "position"), rng.normal(size=(4096, 64)).astype(np.float32))})
+    ds["images"].encoding["chunks"] = (64, 64)
+    path = tmp_path / "many.zarr"
+    store.write_store(ds, path, {}, "make_many")
+    overwrite(sorted((path / "images" / "c").rglob("*/*"))[7])
+    script = "\n".join(
+        [
+            "from deepstudy import runner, store",
+            "with runner.rule_log('job.log'):",
+            "    store.open_store('many.zarr')",
+        ]
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(store.__file__).parents[1])}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "array 'images'" in result.stderr, result.stderr
+    assert (tmp_path / "job.log").read_text() == result.stderr
