@@ -19,14 +19,14 @@ from zarr.codecs import Crc32cCodec
 
 @pytest.fixture
 def small_store(tmp_path) -> Path:
-    """A store of float, integer and string arrays, the first two of several chunks."""
+    """A store of float, integer and string arrays and an index, the first two of several chunks."""
     rng = np.random.default_rng(0)
     ds = xr.Dataset(
         {
             "images": (("example", "position"), rng.normal(size=(64, 8)).astype(np.float32)),
             "labels": ("example", rng.integers(0, 10, 64)),
         },
-        coords={"name": ("example", [f"e{i}" for i in range(64)])},
+        coords={"example": np.arange(64), "name": ("example", [f"e{i}" for i in range(64)])},
     )
     for var in ds.variables.values():
         var.encoding["chunks"] = (16, *var.shape[1:])
@@ -55,7 +55,7 @@ def test_every_array_is_checksummed(small_store):
 
 
 @pytest.mark.parametrize("damage", [truncate, overwrite])
-@pytest.mark.parametrize("array", ["images", "labels", "name"])
+@pytest.mark.parametrize("array", ["images", "labels", "name", "example"])  # "example": read on opening
 def test_a_damaged_chunk_fails_in_one_line_naming_store_array_and_rebuild(small_store, damage, array):
     damage(chunk_file(small_store, array))
     with pytest.raises(store.DamagedStoreError) as caught:
