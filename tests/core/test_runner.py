@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
-from deepstudy import data
+from deepstudy import data, runner
 from deepstudy.continual.learner import ContinualSpec, train_stream
 from deepstudy.continual.streams import make_stream
 from deepstudy.errors import StudyInputError
@@ -16,9 +21,10 @@ MLP = {"architecture": "mlp", "depth": 1, "width": 16, "init": "he"}
 
 
 def test_a_rerun_appends_to_the_log_below_a_dated_line(tmp_path, capsys):
-    log = tmp_path / "job.log"
+    log = tmp_path / "logs" / "job.log"
     with rule_log(str(log)):
         print("first run")
+    log.unlink()  # as Snakemake does before it runs a job
     with pytest.raises(SystemExit), rule_log(str(log)):
         print("second run")
         raise StudyInputError("the input is bad")
@@ -28,11 +34,41 @@ def test_a_rerun_appends_to_the_log_below_a_dated_line(tmp_path, capsys):
     assert capsys.readouterr().err == "error: the input is bad\n"
 
 
+def test_a_killed_run_stays_in_the_log_of_the_next(tmp_path):
+    log = tmp_path / "job.log"
+    killed = "\n".join(
+        [
+            "import os",
+            "from deepstudy.runner import rule_log",
+            f"with rule_log({str(log)!r}):",
+            "    print('epoch 1 done', flush=True)",
+            "    os._exit(9)",
+        ]
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(runner.__file__).parents[1])}
+    assert subprocess.run([sys.executable, "-c", killed], env=env).returncode == 9
+    log.unlink()
+    with rule_log(str(log)):
+        print("resumed")
+    lines = log.read_text().splitlines()
+    assert lines[0] == "epoch 1 done" and lines[1].startswith("--- rerun at ") and lines[2] == "resumed"
+
+
 def test_a_first_run_logs_no_rerun_line(tmp_path):
     log = tmp_path / "job.log"
     with rule_log(str(log)):
         print("only run")
     assert log.read_text() == "only run\n"
+
+
+def test_a_log_of_an_earlier_version_is_kept(tmp_path):
+    log = tmp_path / "job.log"
+    log.write_text("a log from before logs kept a history\n")
+    with rule_log(str(log)):
+        print("next run")
+    lines = log.read_text().splitlines()
+    assert lines[0] == "a log from before logs kept a history" and lines[1].startswith("--- rerun at ")
+    assert lines[2] == "next run"
 
 
 @pytest.fixture(scope="module")
