@@ -16,4 +16,4 @@ with rule_log(snakemake.log[0]):
         options["inputs"],
         options["seed"],
     )
-    store.write_store(result, snakemake.output.store, snakemake.config)
+    store.write_store(result, snakemake.output.store, snakemake.config, snakemake.rule)

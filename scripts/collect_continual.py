@@ -9,5 +9,5 @@ snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 with rule_log(snakemake.log[0]):
     metrics = [store.open_store(path) for path in snakemake.input.metrics]
     result = summary.collect(metrics, list(snakemake.params.buffer_sizes))
-    store.write_store(result, snakemake.output.summary, snakemake.config)
+    store.write_store(result, snakemake.output.summary, snakemake.config, snakemake.rule)
     print(f"wrote {snakemake.output.summary}: {dict(result.sizes)}")

@@ -13,4 +13,6 @@ with rule_log(snakemake.log[0]):
     for kind in KINDS:
         stores = [store.open_store(path) for path in snakemake.input[kind]]
         factors = [json.loads(ds.attrs["factors"]) for ds in stores]
-        store.write_store(summary.collect(stores, factors), snakemake.output[kind], snakemake.config)
+        store.write_store(
+            summary.collect(stores, factors), snakemake.output[kind], snakemake.config, snakemake.rule
+        )

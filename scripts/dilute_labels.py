@@ -24,7 +24,7 @@ with rule_log(snakemake.log[0]):
         dict(snakemake.params.validation),
     )
     plan.attrs["dataset"] = wildcards.dataset
-    store.write_store(plan, snakemake.output.plan, snakemake.config)
+    store.write_store(plan, snakemake.output.plan, snakemake.config, snakemake.rule)
     print(
         f"wrote {snakemake.output.plan}: {plan.attrs['n_clean']} clean, {plan.attrs['n_noisy']} noisy,"
         f" {plan.sizes['validation_example']} for validation"

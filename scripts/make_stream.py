@@ -16,5 +16,5 @@ with rule_log(snakemake.log[0]):
         snakemake.params.stream,
         int(snakemake.wildcards.seed),
     )
-    store.write_store(plan, snakemake.output.plan, snakemake.config)
+    store.write_store(plan, snakemake.output.plan, snakemake.config, snakemake.rule)
     print(f"wrote {snakemake.output.plan}: {dict(plan.sizes)}")

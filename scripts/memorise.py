@@ -15,4 +15,4 @@ with training_job(snakemake) as device:
         resume_dir=store.store_root(snakemake.output.metrics).parent,
     )
     metrics.attrs["device"] = str(device)
-    store.write_store(metrics, snakemake.output.metrics, snakemake.config)
+    store.write_store(metrics, snakemake.output.metrics, snakemake.config, snakemake.rule)

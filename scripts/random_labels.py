@@ -15,4 +15,4 @@ with rule_log(snakemake.log[0]):
         int(snakemake.wildcards.seed),
     )
     plan.attrs["dataset"] = snakemake.wildcards.dataset
-    store.write_store(plan, snakemake.output.plan, snakemake.config)
+    store.write_store(plan, snakemake.output.plan, snakemake.config, snakemake.rule)

@@ -22,4 +22,4 @@ with rule_log(snakemake.log[0]):
         options["max_polygons"],
         excluded={c.epoch: c.excluded for c in checkpoints},
     )
-    store.write_store(result, snakemake.output.store, snakemake.config)
+    store.write_store(result, snakemake.output.store, snakemake.config, snakemake.rule)

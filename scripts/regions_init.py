@@ -26,4 +26,4 @@ with rule_log(snakemake.log[0]):
         snakemake.params.probes,
         analysis.typed_factors(dict(snakemake.wildcards.items())),
     )
-    store.write_store(result, snakemake.output.store, snakemake.config)
+    store.write_store(result, snakemake.output.store, snakemake.config, snakemake.rule)

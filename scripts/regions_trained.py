@@ -20,4 +20,4 @@ with rule_log(snakemake.log[0]):
         analysis.typed_factors(dict(snakemake.wildcards.items())),
         excluded=checkpoint.excluded,
     )
-    store.write_store(result, snakemake.output.store, snakemake.config)
+    store.write_store(result, snakemake.output.store, snakemake.config, snakemake.rule)

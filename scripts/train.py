@@ -21,4 +21,4 @@ with training_job(snakemake) as device:
         sources=[source_images(plan, tensors.input_shape, source_x) for plan in plans],
     )
     metrics.attrs["device"] = str(device)
-    store.write_store(metrics, snakemake.output.metrics, snakemake.config)
+    store.write_store(metrics, snakemake.output.metrics, snakemake.config, snakemake.rule)

@@ -13,4 +13,4 @@ with rule_log(snakemake.log[0]):
     result = analysis.trainability_map(
         tensors.train_x, tensors.train_y, tensors.num_classes, dict(snakemake.params.trainability)
     )
-    store.write_store(result, snakemake.output.store, snakemake.config)
+    store.write_store(result, snakemake.output.store, snakemake.config, snakemake.rule)

@@ -18,6 +18,7 @@ import xarray as xr
 
 from deepstudy.datasets import TORCHVISION_DATASETS
 from deepstudy.errors import StudyInputError
+from deepstudy.validation import check_dataset, value_range
 
 #: The files each torchvision dataset needs, relative to the data root, for the error message.
 _IDX_FILES = (
@@ -84,6 +85,8 @@ def build_dataset(
     )
     ds["train_y"].attrs["description"] = "class label"
     ds["test_y"].attrs["description"] = "class label"
+    ds["train_x"].attrs.update(value_range(train_x))  # checked before training: no silent garbage
+    ds["test_x"].attrs.update(value_range(test_x))
     if train_x.dtype == np.uint8:
         for var in ("train_x", "test_x"):
             ds[var].attrs.update(units="intensity / 255", scale=1 / 255)
@@ -217,10 +220,12 @@ def normalised(images: np.ndarray, scale: float, mean: np.ndarray, std: np.ndarr
 class Tensors:
     """A prepared dataset as normalised tensors: ``train_x``, ``train_y``, ``test_x``, ``test_y``.
 
-    Channel mean and standard deviation come from the training split only.
+    Channel mean and standard deviation come from the training split only. The dataset is checked
+    first (:func:`deepstudy.validation.check_dataset`): nothing trains on damaged data.
     """
 
     def __init__(self, ds: xr.Dataset, device: torch.device | str = "cpu") -> None:
+        check_dataset(ds)
         scale = float(ds["train_x"].attrs.get("scale", 1.0))
         train = np.asarray(ds["train_x"].values)
         axes = tuple(i for i in range(train.ndim) if i != 1)

@@ -222,7 +222,7 @@ def train_packed(
             for stream, saved in zip(streams, state["streams"], strict=True):
                 stream.load_state_dict(saved)
             results, start_epoch = state["results"], state["epoch"]
-            print(f"resumed the pack of {len(specs)} runs after epoch {start_epoch}")
+            print(f"the pack of {len(specs)} runs resumed from epoch {start_epoch} of {specs[0].epochs}")
     steps = steps_per_epoch(len(indices[0]), specs[0].batch_size, specs[0].epoch_examples)
     for epoch in range(start_epoch + 1, specs[0].epochs + 1):
         total = torch.zeros(len(specs), dtype=torch.float64, device=device)

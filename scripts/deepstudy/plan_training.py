@@ -21,6 +21,7 @@ from deepstudy.data import Tensors
 from deepstudy.jobs import add_factor_coords, remove_resume_files, resume_path, spec_from_run
 from deepstudy.packing import packable, stacking_pays, train_packed
 from deepstudy.training import RunSpec, history_arrays, train_run
+from deepstudy.validation import check_label_plan
 
 
 def run_spec(run: dict) -> RunSpec:
@@ -129,6 +130,8 @@ def train_job(
     resume_dir = Path(resume_dir)
     resume_dir.mkdir(parents=True, exist_ok=True)
     sources = sources or [None] * len(plans)
+    for plan, source in zip(plans, sources, strict=True):  # before any training
+        check_label_plan(plan, len(data.train_x), 0 if source is None else len(source), data.num_classes)
     images = shared_images(data.train_x, sources)
     if images is None:  # pools differ: each plan's own images
         sets = [training_set(plan, data.train_x, source) for plan, source in zip(plans, sources, strict=True)]

@@ -224,6 +224,7 @@ def train_run(
             stream.load_state_dict(state["stream"])
             result = state["result"]
             start_epoch = state["epoch"]
+            print(f"{spec.name} resumed from epoch {start_epoch} of {spec.epochs}")
     steps = steps_per_epoch(len(index), spec.batch_size, spec.epoch_examples)
     bar = tqdm(
         total=spec.epochs * steps,

@@ -2,7 +2,7 @@
 
 A change that should not change what the workflow computes (a restructuring) must leave every
 stored number as it was. Wall-clock times (``train_seconds``) and provenance attributes
-(``git_commit``, ``package_versions``, and ``config``, whose recorded defaults grow with the schema)
+(``git_commit``, ``package_versions``, ``rule``, and ``config``, whose recorded defaults grow with the schema)
 differ between runs of two commits and are not compared.
 
 Run: .venv/bin/python tests/workflow/compare_stores.py BEFORE/results AFTER/results [--all]
@@ -19,7 +19,7 @@ from pathlib import Path
 import xarray as xr
 
 TIMINGS = ("train_seconds",)
-PROVENANCE = ("git_commit", "package_versions", "config")
+PROVENANCE = ("git_commit", "package_versions", "config", "rule")
 SUMMARIES = (
     "noise/summary.zarr",
     "regions/init.zarr",

@@ -11,6 +11,7 @@ import xarray as xr
 from deepstudy.continual.learner import ContinualSpec, task_batches, train_stream
 from deepstudy.data import Tensors
 from deepstudy.jobs import add_factor_coords, remove_resume_files, resume_path, spec_from_run
+from deepstudy.validation import check_stream
 
 
 def continual_spec(run: dict) -> ContinualSpec:
@@ -35,6 +36,8 @@ def continual_job(
     plans = plans if isinstance(plans, list) else [plans] * len(specs)
     if len({int(plan.attrs["tasks"]) for plan in plans}) != 1 or len(plans) != len(specs):
         raise ValueError("a continual job takes one plan per run, all with as many tasks")
+    for plan in plans:  # before any training
+        check_stream(plan, len(data.train_x), len(data.test_x))
     resume_dir = Path(resume_dir)
     resume_dir.mkdir(parents=True, exist_ok=True)
     tasks = int(plans[0].attrs["tasks"])

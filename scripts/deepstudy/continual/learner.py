@@ -168,6 +168,7 @@ def train_stream(
             strategy.load_state_dict(state["strategy"])
             matrix, reference, curve, curve_steps, losses = state["progress"]
             done_tasks, step, running = state["tasks_done"], state["step"], state["running_loss"]
+            print(f"{spec.name} resumed from task {done_tasks} of {tasks} (step {step})")
     bar = tqdm(
         total=len(batches), initial=step, desc=spec.name, disable=not progress, mininterval=5.0, ascii=True
     )
