@@ -91,7 +91,9 @@ def test_non_finite_numbers_are_refused(config, schema, path, key, value):
 
 
 def test_a_non_finite_number_in_a_mapping_is_refused(config, schema):
-    error_naming(set_key(config, ["continual", "ewc"], {"lambda": float("nan")}), schema, "continual.ewc.lambda")
+    error_naming(
+        set_key(config, ["continual", "ewc"], {"lambda": float("nan")}), schema, "continual.ewc.lambda"
+    )
     config["continual"]["ewc"]["lambda"] = 1.0
     config["regions"] |= yaml.safe_load("margin: .inf")
     error_naming(config, schema, "regions.margin")
@@ -210,7 +212,10 @@ def test_cross_checks_name_their_key(config, schema, change, key):
     [
         (lambda c: set_key(c, ["noise", "grid", 0, "alpha"], [1, -2]), "noise.grid[0].alpha[1]: -2 is less"),
         (lambda c: set_key(c, ["noise", "grid", 0, "alpha"], [float("nan")]), "noise.grid[0].alpha[0]: nan"),
-        (lambda c: set_key(c, ["noise", "grid", 1, "alpha"], [0, float("inf")]), "noise.grid[1].alpha[1]: inf"),
+        (
+            lambda c: set_key(c, ["noise", "grid", 1, "alpha"], [0, float("inf")]),
+            "noise.grid[1].alpha[1]: inf",
+        ),
         (lambda c: set_key(c, ["noise", "grid", 1, "batch_size"], [512]), "noise.grid[1].batch_size[0]: 512"),
     ],
 )
