@@ -38,6 +38,15 @@ def test_the_shipped_configs_validate_and_get_defaults(repo, schema):
             assert path.parent.name != "paper" or config[study]["dataset"] != "mnist1d", (path, study)
 
 
+@pytest.mark.parametrize("study", ["noise", "regions", "continual"])
+def test_config_readme_shows_each_template(repo, study):
+    """config/README.md shows config/examples/<study>.yaml as it is, and README.md names it."""
+    text = (repo / "config" / "examples" / f"{study}.yaml").read_text()
+    shown = (repo / "config" / "README.md").read_text()
+    assert f"`config/examples/{study}.yaml`:\n\n```yaml\n{text}```" in shown
+    assert f"{study}.yaml" in (repo / "README.md").read_text()
+
+
 def test_studies_select_what_runs(config, schema):
     noise_only = copy.deepcopy(config)
     noise_only["studies"] = ["noise"]
