@@ -66,8 +66,8 @@ def _non_finite(value, path: tuple = ()) -> Iterator[tuple[tuple, float]]:
 
 
 def drop_unlisted_studies(config: dict) -> None:
-    """Remove the section of every study that ``studies`` does not list: it is neither validated
-    nor read, so a config need not hold, and no other file can slip in, a study it does not run."""
+    """Remove the section of every study that ``studies`` does not list, so that it is neither
+    validated nor read (nor stored with results): a config need not hold a study it does not run."""
     studies = config.get("studies")
     if isinstance(studies, list):
         for study in STUDIES:
