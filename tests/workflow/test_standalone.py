@@ -84,6 +84,11 @@ def test_each_template_plans_exactly_its_own_jobs(repo, study):
     assert_plans_exactly(repo, repo / "config" / "examples" / f"{study}.yaml")
 
 
+def test_the_tiny_study_stands_on_its_own(repo):
+    """tests/data/tiny.yaml, every study, run from beside config/ as a user would."""
+    assert_plans_exactly(repo, repo / "tests" / "data" / "tiny.yaml")
+
+
 def test_a_minimal_config_takes_the_schema_defaults(repo, tmp_path):
     """Only the required keys: one stream of the user's own name, nothing else of the default's."""
     config = {
