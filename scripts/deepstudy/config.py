@@ -7,6 +7,7 @@ offending key, such as ``config key noise.grid[0].alpha[1]: -1 is less than the 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -52,6 +53,28 @@ def _message(error: jsonschema.ValidationError) -> str:
     return f"config key {key}: {error.message}"
 
 
+def _non_finite(value, path: tuple = ()) -> Iterator[tuple[tuple, float]]:
+    """Every NaN or infinite number in ``value`` (YAML ``.nan``, ``.inf``), with its path."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _non_finite(item, (*path, i))
+
+
+def drop_unlisted_studies(config: dict) -> None:
+    """Remove the section of every study that ``studies`` does not list, so that it is neither
+    validated nor read (nor stored with results): a config need not hold a study it does not run."""
+    studies = config.get("studies")
+    if isinstance(studies, list):
+        for study in STUDIES:
+            if study not in studies:
+                config.pop(study, None)
+
+
 def load_schema(path: str | Path) -> dict:
     with open(path) as handle:
         return yaml.safe_load(handle)
@@ -61,8 +84,14 @@ def validate(config: dict, schema: dict, checks: dict[str, Callable[[dict], None
     """Validate ``config`` in place against ``schema``, fill in defaults, then run each listed
     study's cross-checks (``checks``: study name -> its workflow module's ``check``).
 
-    Returns the config; raises :class:`ConfigError` naming the first offending key.
+    Studies that ``studies`` does not list are dropped unread (:func:`drop_unlisted_studies`); a
+    number anywhere must be finite. Returns the config; raises :class:`ConfigError` naming the first
+    offending key.
     """
+    drop_unlisted_studies(config)
+    bad = next(_non_finite(config), None)
+    if bad is not None:
+        raise ConfigError(f"config key {_key(iter(bad[0]))}: {bad[1]} is not a finite number")
     validator_class = _with_defaults(jsonschema.validators.validator_for(schema))
     errors = list(validator_class(schema).iter_errors(config))
     if errors:

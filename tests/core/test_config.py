@@ -30,31 +30,106 @@ def error_naming(config: dict, schema: dict, key: str) -> str:
 
 
 def test_the_shipped_configs_validate_and_get_defaults(repo, schema):
-    """Each paper config is validated as Snakemake sees it: merged over config/config.yaml."""
-    from snakemake.utils import update_config
-
-    default = yaml.safe_load((repo / "config" / "config.yaml").read_text())
-    validate(copy.deepcopy(default), schema)
-    for path in sorted((repo / "config" / "paper").glob("*.yaml")):
-        merged = copy.deepcopy(default)
-        update_config(merged, yaml.safe_load(path.read_text()))
-        config = validate(merged, schema)
+    """The default, each paper config and each template stands on its own, as Snakemake reads it."""
+    for path in sorted([repo / "config" / "config.yaml", *(repo / "config").glob("*/*.yaml")]):
+        config = validate(yaml.safe_load(path.read_text()), schema)
         assert config["studies"], path
         for study in config["studies"]:  # paper scale: a real dataset for every study it runs
-            assert config[study]["dataset"] != "mnist1d", (path, study)
+            assert path.parent.name != "paper" or config[study]["dataset"] != "mnist1d", (path, study)
+
+
+@pytest.mark.parametrize("study", ["noise", "regions", "continual"])
+def test_config_readme_shows_each_template(repo, study):
+    """config/README.md shows config/examples/<study>.yaml as it is, and README.md names it."""
+    text = (repo / "config" / "examples" / f"{study}.yaml").read_text()
+    shown = (repo / "config" / "README.md").read_text()
+    assert f"`config/examples/{study}.yaml`:\n\n```yaml\n{text}```" in shown
+    assert f"{study}.yaml" in (repo / "README.md").read_text()
 
 
 def test_studies_select_what_runs(config, schema):
-    config["studies"] = ["noise"]
-    config["regions"]["dataset"] = "mnist"  # would fail the regions cross-check, which is skipped
-    validate(config, schema)
-    config["studies"] = ["regions"]
+    noise_only = copy.deepcopy(config)
+    noise_only["studies"] = ["noise"]
+    noise_only["regions"]["dataset"] = "mnist"  # would fail the regions cross-check, which is skipped
+    validate(noise_only, schema)
+    regions_only = copy.deepcopy(config)
+    regions_only["studies"] = ["regions"]
     with pytest.raises(ConfigError, match=r"^config key studies: regions needs the noise study"):
-        validate(config, schema)
+        validate(regions_only, schema)
     del config["regions"]
     config["studies"] = ["noise", "regions"]
     with pytest.raises(ConfigError, match=r"^config key studies\[1\]: study 'regions' has no"):
         validate(config, schema)
+
+
+def test_a_study_not_listed_is_neither_validated_nor_read(config, schema):
+    """A config runs only the studies it lists: another study's section, even a wrong one, is
+    dropped unread, and a config may leave it out."""
+    config["studies"] = ["continual"]
+    config["noise"]["grid"][0]["alpha"] = [-1]
+    config["regions"] = {"not": "a regions section"}
+    validated = validate(config, schema)
+    assert "noise" not in validated and "regions" not in validated
+    assert validated["continual"]["training"]["lr"] == 0.05  # the listed study gets its defaults
+
+
+def test_regions_trained_left_out_selects_every_grid_run(config, schema):
+    from deepstudy.noise.workflow import runs
+    from deepstudy.regions.workflow import trained_runs
+
+    del config["regions"]["trained"]
+    validated = validate(config, schema)
+    grid_runs = runs(validated["noise"]["grid"])
+    assert trained_runs(grid_runs, validated) == grid_runs
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        (["noise", "grid", 0, "alpha"], "noise.grid[0].alpha[1]"),
+        (["noise", "grid", 2, "lr"], "noise.grid[2].lr[1]"),
+        (["regions", "trained", "alpha"], "regions.trained.alpha[1]"),
+        (["continual", "buffer_size"], "continual.buffer_size[1]"),
+    ],
+)
+def test_non_finite_numbers_are_refused(config, schema, path, key, value):
+    """YAML .nan and .inf pass a schema's number type and would plan no job, or a broken one."""
+    message = error_naming(set_key(config, path, [1, value]), schema, key)
+    assert "not a finite number" in message and "\n" not in message
+
+
+def test_a_non_finite_number_in_a_mapping_is_refused(config, schema):
+    error_naming(
+        set_key(config, ["continual", "ewc"], {"lambda": float("nan")}), schema, "continual.ewc.lambda"
+    )
+    config["continual"]["ewc"]["lambda"] = 1.0
+    config["regions"] |= yaml.safe_load("margin: .inf")
+    error_naming(config, schema, "regions.margin")
+
+
+def test_a_batch_larger_than_the_diluted_set_needs_full_batch(config, schema):
+    """n_clean 100 at alpha 0 is 100 examples: a batch of 128 would silently train full-batch."""
+    block = {"model": ["mlp"], "noise": ["uniform"], "alpha": [1, 0], "n_clean": [100, 400]}
+    block |= {"batch_size": [64, 128], "lr": [0.05], "seed": [0]}
+    config["noise"]["grid"].append(block)
+    message = error_naming(copy.deepcopy(config), schema, "noise.grid[3].batch_size[1]")
+    assert "100 examples" in message and "full_batch" in message
+    config["noise"]["training"]["full_batch"] = True
+    validate(config, schema)
+
+
+@pytest.mark.parametrize(("alpha", "n_clean"), [(0.0001, 100), (0.005, 100), (0.002, 200)])
+def test_an_alpha_that_gives_no_noisy_example_is_refused(config, schema, alpha, n_clean):
+    """round(alpha * n_clean) noisy examples: 0 of them is a clean run under a noisy name."""
+    config["noise"]["grid"][0] |= {"alpha": [0, alpha], "n_clean": [n_clean]}
+    message = error_naming(config, schema, "noise.grid[0].alpha[1]")
+    assert "0 noisy examples" in message and f"n_clean {n_clean}" in message
+
+
+def test_the_smallest_alpha_that_gives_a_noisy_example_passes(config, schema):
+    config["noise"]["grid"][0] |= {"alpha": [0, 0.006], "n_clean": [100]}
+    validate(config, schema)
 
 
 def test_defaults_are_filled_in(config, schema):
@@ -155,8 +230,20 @@ def test_cross_checks_name_their_key(config, schema, change, key):
     error_naming(change(config), schema, key)
 
 
-def test_snakemake_stops_before_any_job_on_a_bad_config(repo, config, tmp_path):
-    config["noise"]["grid"][0]["alpha"] = [1, -2]
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: set_key(c, ["noise", "grid", 0, "alpha"], [1, -2]), "noise.grid[0].alpha[1]: -2 is less"),
+        (lambda c: set_key(c, ["noise", "grid", 0, "alpha"], [float("nan")]), "noise.grid[0].alpha[0]: nan"),
+        (
+            lambda c: set_key(c, ["noise", "grid", 1, "alpha"], [0, float("inf")]),
+            "noise.grid[1].alpha[1]: inf",
+        ),
+        (lambda c: set_key(c, ["noise", "grid", 1, "batch_size"], [512]), "noise.grid[1].batch_size[0]: 512"),
+    ],
+)
+def test_snakemake_stops_before_any_job_on_a_bad_config(repo, config, tmp_path, change, message):
+    change(config)
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config))
     result = subprocess.run(
@@ -180,7 +267,7 @@ def test_snakemake_stops_before_any_job_on_a_bad_config(repo, config, tmp_path):
     )
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert "config key noise.grid[0].alpha[1]: -2 is less than the minimum of 0" in output
+    assert f"config key {message}" in output, output
     assert not (tmp_path / "results").exists()
 
 

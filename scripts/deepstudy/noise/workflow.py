@@ -79,9 +79,14 @@ def run_name(run: dict) -> str:
     return "_".join(f"{key}{value}" for key, value in labels(run).items())
 
 
+def noisy_examples(alpha: float, n_clean: int) -> int:
+    """Noisy examples that dilute ``n_clean`` clean ones at ``alpha``: round(α · n_clean) (half to even)."""
+    return round(alpha * n_clean)
+
+
 def training_examples(run: dict) -> int:
     """Examples of a run's diluted training set: its clean ones and round(α · n_clean) noisy ones."""
-    return run["n_clean"] + round(run["alpha"] * run["n_clean"])
+    return run["n_clean"] + noisy_examples(run["alpha"], run["n_clean"])
 
 
 def packs(grid: list[dict], config: dict, on_gpu: bool = False) -> list[list[dict]]:
@@ -192,6 +197,29 @@ def _check_clean_set(block: dict, n_clean: int, key: str, size: int, validation:
         )
 
 
+def _check_dilution(block: dict, key: str, full_batch: bool) -> None:
+    """Every α > 0 of a grid block gives each of its ``n_clean`` at least one noisy example, and
+    (unless ``full_batch``) every batch size fits each diluted training set it meets."""
+    for i, alpha in enumerate(block["alpha"]):
+        for j, n_clean in enumerate(block["n_clean"]):
+            if alpha > 0 and noisy_examples(alpha, n_clean) == 0:
+                raise ConfigError(
+                    f"config key {key}.alpha[{i}]: {alpha} gives round({alpha} × {n_clean}) = 0 noisy"
+                    f" examples with n_clean {n_clean} ({key}.n_clean[{j}]); use 0 for a clean run,"
+                    f" or more than {0.5 / n_clean:g}"
+                )
+    if full_batch:
+        return
+    smallest = min(n + noisy_examples(a, n) for a in block["alpha"] for n in block["n_clean"])
+    for i, batch_size in enumerate(block["batch_size"]):
+        if batch_size > smallest:
+            raise ConfigError(
+                f"config key {key}.batch_size[{i}]: {batch_size} exceeds a run's diluted training set"
+                f" of {smallest} examples (n_clean + round(α × n_clean)), which would train full-batch;"
+                " set noise.training.full_batch: true to mean that"
+            )
+
+
 def check(config: dict) -> None:
     """The checks of the ``noise`` section that the schema cannot express."""
     study = config["noise"]
@@ -204,6 +232,8 @@ def check(config: dict) -> None:
         for i, n_clean in enumerate(block["n_clean"]):
             _check_clean_set(block, n_clean, f"noise.grid[{b}].n_clean[{i}]", size, validation, dataset)
     training = study["training"]
+    for b, block in enumerate(study["grid"]):
+        _check_dilution(block, f"noise.grid[{b}]", training["full_batch"])
     check_checkpoint_epochs(
         training["checkpoint_epochs"], training["epochs"], "noise.training.checkpoint_epochs"
     )
