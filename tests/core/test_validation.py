@@ -49,7 +49,9 @@ def test_a_plan_indexing_past_the_dataset_stops_the_job_before_training(mnist1d_
     monkeypatch.setattr(plan_training, "train_run", lambda *args, **kwargs: trained.append(args))
     monkeypatch.setattr(plan_training, "train_packed", lambda *args, **kwargs: trained.append(args))
     with pytest.raises(DamagedStoreError) as caught:
-        plan_training.train_job([RUN], [store.open_store(path)], tensors, [], tmp_path / "resume")
+        plan_training.train_job(
+            [RUN], [store.open_store(path)], tensors, [str(tmp_path / "epoch1.pt")], tmp_path / "resume"
+        )
     assert f"store '{path}'" in str(caught.value) and "array 'source_index'" in str(caught.value)
     assert "not a training image" in str(caught.value) and "rule dilute_labels" in str(caught.value)
     assert not trained

@@ -68,7 +68,7 @@ def trained() -> xr.Dataset:
 
 def test_a_network_with_non_finite_weights_is_left_out_not_counted():
     """A diverged run's NaN weights would cross one region per line; its analysis is NaN instead."""
-    net = diverged(analysis.fresh_mlp(1, 8, "he", (1, 10), 10, seed=0))
+    net = diverged(analysis.fresh_mlp(1, 8, "he", (1, 10), 10, seed=0, bias_std=1e-3))
     test_x = torch.randn(30, 1, 10, generator=torch.Generator().manual_seed(0))
     result = analysis.analyse_with_options(net, test_x, OPTIONS, {"seed": 0})
     for name in ("regions_1d", "regions_per_length", "patterns_2d", "grid_patterns_2d", "distance"):
@@ -135,10 +135,13 @@ def test_the_2d_figure_draws_grid_lower_bounds_apart_from_exact_counts(trained):
 
 
 def test_a_diverged_checkpoint_has_no_partition_drawn():
-    fresh = analysis.fresh_mlp(1, 8, "he", (1, 10), 10, seed=0)
+    fresh = analysis.fresh_mlp(1, 8, "he", (1, 10), 10, seed=0, bias_std=1e-3)
     anchors = torch.randn(3, 1, 10, generator=torch.Generator().manual_seed(0))
     ds = analysis.partition(
-        {0: fresh, 2: diverged(analysis.fresh_mlp(1, 8, "he", (1, 10), 10, seed=0))}, anchors, 0.0, 1000
+        {0: fresh, 2: diverged(analysis.fresh_mlp(1, 8, "he", (1, 10), 10, seed=0, bias_std=1e-3))},
+        anchors,
+        0.0,
+        1000,
     )
     assert ds["excluded"].values.tolist() == [False, True]
     assert "non-finite" in json.loads(ds["excluded"].attrs["reasons"])["2"]
