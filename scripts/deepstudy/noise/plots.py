@@ -1,4 +1,8 @@
-"""Figures of the label-noise study, drawn with seaborn from the summary Dataset."""
+"""Figures of the label-noise study, drawn with seaborn from the summary Dataset.
+
+A run that diverged has no accuracy: each figure draws it as a red cross at the foot of its panel,
+at its α, counts it in the title, and counts apart the diverged runs outside the slice it draws.
+A panel, or a figure, whose runs all diverged says so instead of staying blank."""
 
 from __future__ import annotations
 
@@ -11,18 +15,45 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from deepstudy.figures import draw_summary_figures  # noqa: E402
+from deepstudy.figures import draw_summary_figures, mark_diverged, runs, say  # noqa: E402
 from deepstudy.noise.summary import clean_needed, reference  # noqa: E402
+
+#: Legend label of the red crosses.
+DIVERGED_LABEL = "diverged (no accuracy)"
 
 
 def _frame(data: xr.DataArray, name: str) -> pd.DataFrame:
     return data.rename(name).to_dataframe().reset_index().dropna(subset=[name])
 
 
-def _swept(frame: pd.DataFrame, factor: str) -> pd.DataFrame:
-    """Rows of the (model, noise) pairs whose runs take more than one value of ``factor``."""
-    values = frame.groupby(["model", "noise"])[factor].transform("nunique")
-    return frame[values > 1]
+def _diverged(counts: xr.DataArray) -> pd.DataFrame:
+    """The points of ``counts`` (``n_diverged``) where runs diverged, one row each."""
+    frame = counts.rename("n_diverged").to_dataframe().reset_index()
+    return frame[frame["n_diverged"] > 0]
+
+
+def _swept(frame: pd.DataFrame, points: pd.DataFrame, factor: str) -> pd.DataFrame:
+    """The (model, noise) pairs whose runs, finished or diverged, take more than one value of ``factor``."""
+    ran = pd.concat([frame[["model", "noise", factor]], points[["model", "noise", factor]]])
+    values = ran.groupby(["model", "noise"])[factor].nunique()
+    return values[values > 1].reset_index()[["model", "noise"]]
+
+
+def _note(drawn: int, summary: xr.Dataset, where: dict) -> str:
+    """The title's lines counting the diverged runs drawn (``drawn``) and those of the summary that
+    the figure leaves out, with the settings of ``where`` at which they ran instead."""
+    lines = [f"{runs(drawn)} (red ×): no final accuracy, left out of the means"] if drawn else []
+    left = int(summary["n_diverged"].sum()) - drawn
+    if left:
+        outside = _diverged(summary["n_diverged"])
+        settings = [
+            f"{factor} {', '.join(f'{v:g}' for v in sorted(set(outside[factor]) - {value}))}"
+            for factor, value in where.items()
+            if set(outside[factor]) - {value}
+        ]
+        at = f" (at {'; '.join(settings)})" if settings else ""
+        lines.append(f"{runs(left)} outside this figure{at}, not drawn")
+    return "\n".join(lines)
 
 
 def accuracy_vs_alpha(summary: xr.Dataset, plots: dict) -> plt.Figure:
@@ -38,8 +69,9 @@ def accuracy_vs_alpha(summary: xr.Dataset, plots: dict) -> plt.Figure:
     )
     return _accuracy_facets(
         frame,
+        _diverged(fixed["n_diverged"]),
         summary,
-        _frame(fixed["n_diverged"], "n_diverged"),
+        ref,
         f"Accuracy vs label noise (batch {ref['batch_size']}, lr {ref['lr']}, "
         f"{ref['n_clean']} clean; mean ± sd over seeds)",
         hue="noise",
@@ -54,14 +86,17 @@ def batch_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
     Only the (model, noise) pairs run at several batch sizes are drawn, unless there are none.
     """
     ref = reference(summary, plots)
-    fixed = summary.sel(lr=ref["lr"], n_clean=ref["n_clean"])
-    frame = _swept(_frame(fixed["test_accuracy"], "accuracy"), "batch_size")
-    if frame.empty:
-        frame = _frame(fixed["test_accuracy"], "accuracy")
+    where = {"lr": ref["lr"], "n_clean": ref["n_clean"]}
+    fixed = summary.sel(where)
+    frame, points = _frame(fixed["test_accuracy"], "accuracy"), _diverged(fixed["n_diverged"])
+    swept = _swept(frame, points, "batch_size")
+    if not swept.empty:
+        frame, points = frame.merge(swept, on=["model", "noise"]), points.merge(swept, on=["model", "noise"])
     return _accuracy_facets(
         frame,
+        points,
         summary,
-        _frame(fixed["n_diverged"], "n_diverged"),
+        where,
         f"Batch size under label noise (lr {ref['lr']}, {ref['n_clean']} clean)",
         hue="batch_size",
         col="noise",
@@ -73,99 +108,102 @@ def batch_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
 def clean_examples_needed(summary: xr.Dataset, plots: dict) -> plt.Figure:
     """Clean examples needed to reach the target accuracy against α (seed-mean accuracy).
 
-    Only the (model, noise) pairs run at several clean-set sizes are drawn; each point says how
-    many of the runs it was interpolated from diverged (left out of the seed means).
+    Only the (model, noise) pairs run at several clean-set sizes are drawn; a red cross at the foot
+    marks each α where runs it was interpolated from diverged (left out of the seed means).
     """
     ref = reference(summary, plots)
     target = plots["target_accuracy"]
-    fixed = summary.sel(batch_size=ref["batch_size"], lr=ref["lr"])
+    where = {"batch_size": ref["batch_size"], "lr": ref["lr"]}
+    fixed = summary.sel(where)
     accuracy = fixed["test_accuracy"]
-    swept = _swept(_frame(accuracy, "accuracy"), "n_clean")[["model", "noise"]].drop_duplicates()
-    needed = clean_needed(accuracy.mean("seed"), target)
-    frame = _frame(needed, "clean_needed").merge(swept, on=["model", "noise"])
-    diverged = _frame(fixed["n_diverged"].sum("n_clean"), "n_diverged").merge(swept, on=["model", "noise"])
+    swept = _swept(_frame(accuracy, "accuracy"), _diverged(fixed["n_diverged"]), "n_clean")
+    frame = _frame(clean_needed(accuracy.mean("seed"), target), "clean_needed").merge(
+        swept, on=["model", "noise"]
+    )
+    points = _diverged(fixed["n_diverged"].sum("n_clean")).merge(swept, on=["model", "noise"])
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    if frame.empty:
-        ax.text(
-            0.5,
-            0.5,
-            f"no clean-set size reaches accuracy {target}",
-            ha="center",
-            transform=ax.transAxes,
-        )
-    else:
+    if not frame.empty:
         sns.lineplot(data=frame, x="alpha", y="clean_needed", hue="noise", style="model", marker="o", ax=ax)
-        points = frame.merge(diverged, on=["model", "noise", "alpha"])
-        for row in points[points["n_diverged"] > 0].itertuples():
-            ax.annotate(
-                f"{row.n_diverged} diverged", (row.alpha, row.clean_needed), **_DIVERGED_STYLE, va="bottom"
-            )
-    total = int(diverged["n_diverged"].sum())
+        ax.set_yscale("log")
+    elif swept.empty:
+        say(ax, "no (model, noise) pair has runs at several clean-set sizes", color="black")
+    else:
+        finished = bool(accuracy.notnull().any())
+        say(ax, f"no clean-set size reaches accuracy {target}" if finished else "no finished run to draw")
+    per_alpha = points.groupby("alpha")["n_diverged"].sum()
+    notes = [f"{k} diverged" for k in per_alpha.values]
+    mark_diverged(ax, per_alpha.index, notes, label=DIVERGED_LABEL)
+    if len(per_alpha):
+        ax.legend(fontsize="small")
+    note = _note(int(points["n_diverged"].sum()), summary, where)
     ax.set(
         xlabel="α (noisy examples per clean example)",
         ylabel="clean examples needed",
         title=f"Clean examples to reach accuracy {target}\n(batch {ref['batch_size']}, lr {ref['lr']})"
-        + (f"\n{_diverged_note(total)}" if total else ""),
+        + (f"\n{note}" if note else ""),
     )
-    ax.set_yscale("log")
     return fig
 
 
-#: How the figures write the count of diverged runs.
-_DIVERGED_STYLE = {
-    "color": "firebrick",
-    "fontsize": "x-small",
-    "ha": "center",
-    "bbox": {"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
-}
-
-
-def _diverged_note(total: int) -> str:
-    return f"{total} diverged run{'s' if total != 1 else ''}: no final accuracy, left out of its means"
-
-
-def _mark_diverged(grid: sns.FacetGrid, frame: pd.DataFrame, diverged: pd.DataFrame, facets: dict) -> int:
-    """Write "k diverged" at the foot of each panel at every α where k of its drawn runs diverged;
-    returns how many diverged in all."""
-    panels = [facets[f] for f in ("row", "col") if f in facets]
-    drawn = [*panels, facets["hue"]]
-    counts = diverged.merge(frame[drawn].drop_duplicates(), on=drawn)
-    counts = counts[counts["n_diverged"] > 0]
-    for names, ax in grid.axes_dict.items():
-        mine = counts
-        for panel, name in zip(panels, names if isinstance(names, tuple) else (names,), strict=True):
-            mine = mine[mine[panel] == name]
-        for alpha, k in mine.groupby("alpha")["n_diverged"].sum().items():
-            ax.text(alpha, 0.02, f"{k} diverged", rotation=90, va="bottom", **_DIVERGED_STYLE)
-    return int(counts["n_diverged"].sum())
+def _levels(frame: pd.DataFrame, points: pd.DataFrame, column: str) -> list:
+    """The values of ``column`` among finished and diverged points, in order."""
+    return sorted(set(frame[column]) | set(points[column]))
 
 
 def _accuracy_facets(
-    frame: pd.DataFrame, summary: xr.Dataset, diverged: pd.DataFrame, title: str, **facets
+    frame: pd.DataFrame, points: pd.DataFrame, summary: xr.Dataset, where: dict, title: str, **facets
 ) -> plt.Figure:
-    """Accuracy against α in panels, mean ± sd over seeds, with chance as a dotted line; the runs
-    that diverged (``diverged``: ``n_diverged`` per point) are counted where they are missing."""
-    grid = sns.relplot(
-        data=frame,
-        x="alpha",
-        y="accuracy",
-        kind="line",
-        marker="o",
-        errorbar="sd",
-        height=3.5,
-        aspect=1.2,
-        **facets,
-    )
-    grid.set(ylim=(0, 1), xlabel="α (noisy examples per clean example)", ylabel="clean test accuracy")
-    chance = 1 / summary.attrs.get("num_classes", 10)
-    for ax in grid.axes.flat:
-        ax.axhline(chance, color="grey", linestyle=":", linewidth=1)
-    total = _mark_diverged(grid, frame, diverged, facets)
-    if total:
-        grid.figure.suptitle(f"{title}\n{_diverged_note(total)}", y=1.1)
+    """Accuracy against α in panels, mean ± sd over seeds, with chance as a dotted line; the points
+    where runs diverged (``points``: ``n_diverged`` per point) are marked at the foot of their panel,
+    and a panel whose runs all diverged says so."""
+    panels = [facets[f] for f in ("row", "col") if f in facets]
+    orders = {f"{f}_order": _levels(frame, points, facets[f]) for f in ("row", "col") if f in facets}
+    if frame.empty:  # nothing finished: one panel, which says so
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        axes = {None: ax}
+        say(
+            ax,
+            "no finished run in this slice"
+            + (f": {runs(int(points['n_diverged'].sum()))}" if len(points) else ""),
+        )
     else:
-        grid.figure.suptitle(title, y=1.04)
-    return grid.figure
+        grid = sns.relplot(
+            data=frame,
+            x="alpha",
+            y="accuracy",
+            kind="line",
+            marker="o",
+            errorbar="sd",
+            height=3.5,
+            aspect=1.2,
+            **orders,
+            **facets,
+        )
+        fig, axes = grid.figure, grid.axes_dict
+    hues = _levels(frame, points, facets["hue"])
+    chance = 1 / summary.attrs.get("num_classes", 10)
+    for names, ax in axes.items():
+        ax.set(ylim=(0, 1), xlabel="α (noisy examples per clean example)", ylabel="clean test accuracy")
+        ax.axhline(chance, color="grey", linestyle=":", linewidth=1)
+        mine, drawn = points, frame
+        if names is not None:
+            for panel, name in zip(panels, names if isinstance(names, tuple) else (names,), strict=True):
+                mine, drawn = mine[mine[panel] == name], drawn[drawn[panel] == name]
+            if drawn.empty:
+                say(ax, "no finished run" + (f": {runs(int(mine['n_diverged'].sum()))}" if len(mine) else ""))
+        groups = list(mine.groupby("alpha"))
+        hue = facets["hue"]
+        notes = [
+            f"{group['n_diverged'].sum()} diverged"
+            + (f" ({', '.join(str(h) for h in sorted(set(group[hue])))})" if len(hues) > 1 else "")
+            for _, group in groups
+        ]
+        mark_diverged(ax, [alpha for alpha, _ in groups], notes)
+    note = _note(int(points["n_diverged"].sum()), summary, where)
+    fig.suptitle(
+        f"{title}\n{note}" if note else title, y=1.04 + 0.03 * note.count("\n") + (0.03 if note else 0)
+    )
+    return fig
 
 
 FIGURES = {
