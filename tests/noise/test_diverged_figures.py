@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import xarray as xr
+from PIL import Image
 from deepstudy.figures import DIVERGED_GID, draw_figures
 from deepstudy.noise import plots, summary
 from test_summary import job
@@ -36,15 +37,15 @@ PATTERNS = {
 OPTIONS = {"target_accuracy": 0.3, "batch_size": None, "lr": None, "n_clean": None}
 
 
-def diverged_summary(pattern: str) -> xr.Dataset:
+def diverged_summary(pattern: str, after: int = 1) -> xr.Dataset:
     """The study of GRID plus one run at lr 1000, with the runs that ``pattern`` picks diverged
-    after their first epoch."""
+    after ``after`` epochs (before it, they have a best epoch)."""
     runs = [dict(zip(GRID, values, strict=True)) for values in itertools.product(*GRID.values())]
     runs.append({**POINT, "lr": 1000, "seed": 0})
     test = np.random.default_rng(0).uniform(0.2, 0.9, (len(runs), 3))
     for i, run in enumerate(runs):
         if PATTERNS[pattern](run):
-            test[i, 1:] = NAN
+            test[i, after:] = NAN
     return summary.collect([job(runs, test, test)])
 
 
@@ -60,10 +61,11 @@ def marks(figure: plt.Figure) -> tuple[int, int, int]:
     return crosses, noted, int(found.group(1)) if found else 0
 
 
+@pytest.mark.parametrize("after", [0, 1])
 @pytest.mark.parametrize("pattern", list(PATTERNS))
 @pytest.mark.parametrize("name", list(plots.FIGURES))
-def test_every_figure_draws_and_marks_or_counts_every_diverged_run(pattern, name):
-    grid = diverged_summary(pattern)
+def test_every_figure_draws_and_marks_or_counts_every_diverged_run(pattern, name, after):
+    grid = diverged_summary(pattern, after)
     total = int(grid["n_diverged"].sum())
     assert total == int((grid["diverged"] == 1).sum()) > 0
     crosses, noted, outside = marks(plots.FIGURES[name](grid, OPTIONS))
@@ -72,14 +74,15 @@ def test_every_figure_draws_and_marks_or_counts_every_diverged_run(pattern, name
 
 
 def test_a_run_at_lr_1000_outside_the_slice_is_counted_with_its_setting():
-    figure = plots.accuracy_vs_alpha(diverged_summary("one run at lr 1000"), OPTIONS)
+    options = {**OPTIONS, "batch_size": 64, "n_clean": 100}
+    figure = plots.accuracy_vs_alpha(diverged_summary("one run at lr 1000"), options)
     found = " ".join(t.get_text() for t in figure.findobj(lambda a: hasattr(a, "get_text")))
     plt.close(figure)
     assert "1 diverged run outside this figure (at lr 1000), not drawn" in found
 
 
 def test_a_slice_without_a_finished_run_says_so():
-    figure = plots.accuracy_vs_alpha(diverged_summary("every run"), OPTIONS)
+    figure = plots.accuracy_vs_alpha(diverged_summary("every run", after=0), OPTIONS)
     found = " ".join(t.get_text() for t in figure.findobj(lambda a: hasattr(a, "get_text")))
     plt.close(figure)
     assert "no finished run in this slice" in found
@@ -87,10 +90,12 @@ def test_a_slice_without_a_finished_run_says_so():
 
 def test_draw_all_writes_every_figure_when_everything_diverged(tmp_path):
     outputs = {name: [str(tmp_path / f"{name}.{ext}") for ext in ("png", "pdf")] for name in plots.FIGURES}
-    plots.draw_all(diverged_summary("every run"), OPTIONS, outputs)
+    plots.draw_all(diverged_summary("every run", after=0), OPTIONS, outputs)
     for paths in outputs.values():
         for path in paths:
             assert (tmp_path / path).stat().st_size > 1000
+        said = Image.open(paths[0]).text["Description"]
+        assert "diverged" in said and "could not be drawn" not in said
 
 
 def test_a_figure_that_fails_is_written_saying_why_and_the_others_still_are(tmp_path, capsys):
@@ -105,8 +110,6 @@ def test_a_figure_that_fails_is_written_saying_why_and_the_others_still_are(tmp_
     for paths in outputs.values():
         for path in paths:
             assert (tmp_path / path).stat().st_size > 1000
-    from PIL import Image
-
     assert (
         "could not be drawn: TypeError: no numeric data to plot"
         in Image.open(tmp_path / "b.png").text["Description"]
