@@ -6,10 +6,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import xarray as xr
 from continual_helpers import job_run, mnist1d, split_plan
 from deepstudy.continual import plots
 from deepstudy.continual.job import continual_job
 from deepstudy.continual.summary import collect
+from deepstudy.figures import DIVERGED_GID
 
 BUFFERS = ["100", "unbounded"]
 TRANSFER_METRICS = ("backward_transfer", "forgetting", "forward_transfer")
@@ -55,7 +57,7 @@ def test_the_buffer_size_figure_draws_no_forgetting_for_joint_and_says_so(summar
     figure = plots.buffer_size_effect(summary, {"curve_buffer_size": None})
     lines: dict[str, set[int]] = {}
     for ax in figure.axes:  # titled "<stream>, <scenario> | <metric>"
-        drawn = [line for line in ax.get_lines() if len(line.get_xdata())]
+        drawn = [line for line in ax.get_lines() if len(line.get_xdata()) and line.get_gid() != DIVERGED_GID]
         lines.setdefault(ax.get_title().split(" | ")[-1], set()).add(len(drawn))
     # finetune, joint and er where accuracy is drawn; no joint line where forgetting is
     assert lines == {"average accuracy": {3}, "forgetting": {2}}
@@ -79,3 +81,39 @@ def test_every_figure_shows_how_many_runs_diverged(summary, figure):
     drawn = texts(plots.FIGURES[figure](summary, {"curve_buffer_size": None}))
     assert "1 of 2 runs diverged" in drawn  # finetune, once
     assert drawn.count("runs diverged") == drawn.count("1 of 2 runs diverged")  # the others: none
+
+
+def diverge(summary, **where):
+    """``summary`` with the runs at ``where`` diverged from their first evaluation on: no metrics,
+    no matrix, a curve only at step 0, and counted."""
+    summary = summary.copy(deep=True)
+    hit = xr.zeros_like(summary["diverged"], dtype=bool)
+    hit.loc[where] = True
+    hit = hit & summary["diverged"].notnull()
+    for name in ("accuracy", "average_accuracy", "backward_transfer", "forgetting", "forward_transfer"):
+        summary[name] = summary[name].where(~hit)
+    summary["accuracy_curve"] = summary["accuracy_curve"].where(~hit | (summary["step"] == 0))
+    summary["diverged"] = summary["diverged"].where(~hit, 1.0)
+    summary["n_diverged"] = (summary["diverged"] == 1).sum("seed")
+    return summary
+
+
+PATTERNS = {
+    "one run": {},  # finetune's second seed, in the fixture
+    "every seed of er": {"strategy": "er"},
+    "every strategy but joint": {"strategy": ["finetune", "er"]},
+    "every run": {"strategy": ["finetune", "joint", "er"]},
+}
+
+
+@pytest.mark.parametrize("pattern", list(PATTERNS))
+@pytest.mark.parametrize("figure", list(plots.FIGURES))
+def test_every_figure_draws_and_marks_diverged_runs_whatever_diverged(summary, pattern, figure):
+    diverged = diverge(summary, **PATTERNS[pattern]) if PATTERNS[pattern] else summary
+    drawn = plots.FIGURES[figure](diverged, {"curve_buffer_size": None})
+    marks = [a for a in drawn.findobj() if getattr(a, "get_gid", lambda: None)() == DIVERGED_GID]
+    written = texts(drawn)
+    assert marks, "no diverged run is marked"
+    assert "diverged" in written
+    if pattern == "every run" and figure != "accuracy_matrix":  # there: every cell hatched
+        assert "no finished run" in written or "all 2 runs diverged" in written

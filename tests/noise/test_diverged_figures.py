@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import xarray as xr
-from PIL import Image
 from deepstudy.figures import DIVERGED_GID, draw_figures
 from deepstudy.noise import plots, summary
+from PIL import Image
 from test_summary import job
 
 NAN = np.nan

@@ -1,7 +1,9 @@
 """Figures of the continual-learning study, drawn with seaborn from the summary Dataset.
 
 Each figure says how many runs diverged where any did (their metrics are NaN and left out of the
-means over seeds), and none draws transfer or forgetting for a strategy without a task order."""
+means over seeds) and marks them: a red cross where a run stopped along the stream, hatched cells in
+the accuracy matrices, red crosses at the foot of the buffer-size panels. A panel whose runs all
+diverged says so. None draws transfer or forgetting for a strategy without a task order."""
 
 from __future__ import annotations
 
@@ -10,13 +12,14 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from deepstudy.continual.catalogue import REPLAY_STRATEGIES, TRAITS  # noqa: E402
 from deepstudy.continual.workflow import UNBOUNDED  # noqa: E402
-from deepstudy.figures import draw_summary_figures  # noqa: E402
+from deepstudy.figures import draw_summary_figures, hatch_cells, mark_diverged, say  # noqa: E402
 
 
 def curve_buffer_size(summary: xr.Dataset, plots: dict) -> str:
@@ -48,8 +51,9 @@ def panel_title(summary: xr.Dataset, strategy: str, stream: str, scenario: str, 
 
 
 def panels(summary: xr.Dataset) -> list[tuple[str, str]]:
-    """(stream, scenario) pairs that hold results, in order."""
-    ran = summary["average_accuracy"].notnull().any(["strategy", "buffer_size", "seed"])
+    """(stream, scenario) pairs that were run, in order: those with an accuracy at initialisation,
+    which a run measures before it trains (so a diverged run has one too)."""
+    ran = summary["reference"].notnull().any(["strategy", "buffer_size", "seed", "eval_task"])
     return [
         (str(stream), str(scenario))
         for stream in summary["stream"].values
@@ -62,6 +66,8 @@ def along_stream(summary: xr.Dataset, plots: dict) -> plt.Figure:
     """Accuracy on every task along the stream, one panel per strategy and stream (mean over seeds)."""
     size = curve_buffer_size(summary, plots)
     rows = panels(summary)
+    if not rows:
+        return _no_runs()
     strategies = [str(s) for s in summary["strategy"].values]
     fig, axes = plt.subplots(
         len(rows),
@@ -84,6 +90,9 @@ def along_stream(summary: xr.Dataset, plots: dict) -> plt.Figure:
                 ax.plot(line["step"], line, color=palette[int(task)], label=f"task {task}", linewidth=1.2)
             for end in ends[:-1]:
                 ax.axvline(end, color="grey", linestyle=":", linewidth=0.8)
+            _mark_stops(
+                ax, curve, summary["diverged"].sel(stream=stream, strategy=strategy, buffer_size=size)
+            )
             ax.set_ylim(0, 1)
             ax.set_title(panel_title(summary, strategy, stream, scenario, size), fontsize=8)
             if r == len(rows) - 1:
@@ -95,34 +104,65 @@ def along_stream(summary: xr.Dataset, plots: dict) -> plt.Figure:
     return fig
 
 
+def _no_runs() -> plt.Figure:
+    """A figure saying the summary holds no run."""
+    fig, ax = plt.subplots(figsize=(5, 2.5))
+    ax.set_axis_off()
+    say(ax, "no run in the summary")
+    return fig
+
+
+def _mark_stops(ax: plt.Axes, curve: xr.DataArray, diverged: xr.DataArray) -> None:
+    """A red cross at the foot of ``ax`` at the last step each diverged run of ``curve`` (its seeds)
+    was evaluated, and a note where no run has a curve to draw."""
+    stops, notes = [], []
+    for seed in curve["seed"].values:
+        if diverged.sel(seed=seed) == 1:
+            finite = curve.sel(seed=seed).notnull().any("eval_task")
+            steps = curve["step"].values[finite.values]
+            stops.append(steps[-1] if len(steps) else 0)
+            notes.append(f"seed {seed} diverged")
+    mark_diverged(ax, stops, notes)
+    if stops and curve.isel(step=slice(1, None)).isnull().all():
+        say(ax, f"all {len(stops)} runs diverged" if len(stops) > 1 else "its run diverged")
+
+
 def accuracy_matrices(summary: xr.Dataset, plots: dict) -> plt.Figure:
     """Heatmaps of R[trained_on, eval_task] per strategy and stream (mean over seeds)."""
     size = curve_buffer_size(summary, plots)
     rows = panels(summary)
+    if not rows:
+        return _no_runs()
     strategies = [str(s) for s in summary["strategy"].values]
     fig, axes = plt.subplots(
         len(rows), len(strategies), figsize=(2.2 * len(strategies), 2.1 * len(rows)), squeeze=False
     )
     for r, (stream, scenario) in enumerate(rows):
+        tasks = summary["reference"].sel(stream=stream, scenario=scenario).notnull()
+        tasks = tasks.any([d for d in tasks.dims if d != "eval_task"])
         for c, strategy in enumerate(strategies):
-            matrix = summary["accuracy"].sel(
-                stream=stream, scenario=scenario, strategy=strategy, buffer_size=size
+            where = dict(stream=stream, strategy=strategy, buffer_size=size)
+            matrix = (
+                summary["accuracy"]
+                .sel(scenario=scenario, **where)
+                .sel(trained_on=tasks["eval_task"].values[tasks.values], eval_task=tasks.values)
             )
+            mean = matrix.mean("seed")
             sns.heatmap(
-                matrix.mean("seed")
-                .dropna("trained_on", how="all")
-                .dropna("eval_task", how="all")
-                .to_pandas(),
+                mean.to_pandas(),
                 ax=axes[r, c],
                 vmin=0,
                 vmax=1,
                 cmap="viridis",
                 cbar=c == len(strategies) - 1,
-                annot=matrix.sizes["eval_task"] <= 6,
+                annot=matrix.sizes["eval_task"] <= 6 and bool(mean.notnull().any()),
                 fmt=".2f",
                 annot_kws={"fontsize": 5},
                 square=True,
             )
+            # cells a diverged run has no value for (left out of the mean, or the whole cell)
+            lost = (matrix.isnull() & (summary["diverged"].sel(**where) == 1)).any("seed")
+            hatch_cells(axes[r, c], lost.transpose("trained_on", "eval_task").values)
             title = panel_title(summary, strategy, stream, scenario, size)
             if not TRAITS[strategy].task_ordered:  # its rows are positions of a shuffled stream
                 title = title.replace(strategy, f"{strategy} (shuffled: no task order)", 1)
@@ -145,20 +185,32 @@ def buffer_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
     strategies = [str(s) for s in summary["strategy"].values]
     notes = {s: diverged_note(summary, s) for s in strategies}
     frame["strategy"] = frame["strategy"].map({s: f"{s} ({n})" if n else s for s, n in notes.items()})
-    frame = frame[
-        [(s, c) in panels(summary) for s, c in zip(frame["stream"], frame["scenario"], strict=True)]
-    ]
+    ran = panels(summary)
+    frame = frame.loc[
+        np.array([(s, c) in ran for s, c in zip(frame["stream"], frame["scenario"], strict=True)], dtype=bool)
+    ].copy()
     frame["panel"] = frame["stream"] + ", " + frame["scenario"]
     order = [str(s) for s in summary["buffer_size"].values]
     frame["buffer_size"] = pd.Categorical(frame["buffer_size"], categories=order, ordered=True)
+    rows = [f"{stream}, {scenario}" for stream, scenario in ran]
+    if frame.empty:  # every run diverged: one panel, which says so
+        fig, ax = plt.subplots(figsize=(5, 3))
+        ax.set(xticks=range(len(order)), xticklabels=order, xlim=(-0.5, len(order) - 0.5))
+        say(ax, "no finished run: " + "; ".join(f"{s}: {n}" for s, n in notes.items() if n))
+        _mark_buffers(ax, summary, strategies, order, None)
+        ax.set(xlabel="buffer size (examples)")
+        return fig
     grid = sns.relplot(
         data=frame,
         x="buffer_size",
         y="value",
         hue="strategy",
+        hue_order=[f"{s} ({n})" if n else s for s, n in notes.items()],
         style="strategy",
         col="metric",
         row="panel",
+        row_order=rows,
+        col_order=[m for m in ("average accuracy", "forgetting") if m in set(frame["metric"])],
         kind="line",
         markers=True,
         errorbar="sd",
@@ -166,6 +218,8 @@ def buffer_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
         aspect=1.2,
         facet_kws={"sharey": False},
     )
+    for (panel, _), ax in grid.axes_dict.items():
+        _mark_buffers(ax, summary, strategies, order, panel.split(", ")[0])
     grid.set(xlabel="buffer size (examples)", ylabel="")
     grid.set_titles(row_template="{row_name}", col_template="{col_name}", size=8)
     if UNBOUNDED in order:
@@ -178,6 +232,23 @@ def buffer_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
         f"buffer-free strategies are drawn flat; shaded: unbounded buffer{note}", y=1.02, fontsize=9
     )
     return grid.figure
+
+
+def _mark_buffers(
+    ax: plt.Axes, summary: xr.Dataset, strategies: list[str], order: list[str], stream: str | None
+) -> None:
+    """Red crosses at the foot of ``ax`` at each buffer size (category position) where runs of
+    ``stream`` (all streams with None) diverged, noting how many and of which strategies."""
+    counts = summary["n_diverged"] if stream is None else summary["n_diverged"].sel(stream=stream)
+    positions, notes = [], []
+    for position, size in enumerate(order):
+        here = counts.sel(buffer_size=size)
+        here = here.sum([d for d in here.dims if d != "strategy"])
+        diverged = {s: int(here.sel(strategy=s)) for s in strategies if int(here.sel(strategy=s))}
+        if diverged:
+            positions.append(position)
+            notes.append(f"{sum(diverged.values())} diverged ({', '.join(diverged)})")
+    mark_diverged(ax, positions, notes)
 
 
 FIGURES = {
