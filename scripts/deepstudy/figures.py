@@ -114,6 +114,7 @@ def failed_figure(name: str, error: BaseException) -> plt.Figure:
 def description(fig: plt.Figure) -> str:
     """Every text of ``fig`` (titles, labels, legend entries), joined: stored in the files so that
     a reader (or a test) finds what the image says."""
+    fig.canvas.draw()  # tick labels are set when the figure is drawn
     found = (t.get_text().strip() for t in fig.findobj(lambda a: hasattr(a, "get_text")))
     return " | ".join(" ".join(t.split()) for t in found if t)
 
