@@ -5,6 +5,8 @@ means over seeds), and none draws transfer or forgetting for a strategy without 
 
 from __future__ import annotations
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -15,18 +17,18 @@ import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from deepstudy.continual.catalogue import REPLAY_STRATEGIES, TRAITS  # noqa: E402
-from deepstudy.continual.workflow import UNBOUNDED  # noqa: E402
+from deepstudy.continual.workflow import UNBOUNDED, buffer_capacity, buffer_label  # noqa: E402
 from deepstudy.figures import draw_summary_figures  # noqa: E402
 
 
-def curve_buffer_size(summary: xr.Dataset, plots: dict) -> str:
-    """The buffer size shown for replay strategies where one is picked: the configured one, else the
-    largest finite size (else unbounded)."""
+def curve_buffer_size(summary: xr.Dataset, plots: dict) -> float:
+    """The buffer size shown for replay strategies where one is picked (as the summary's numeric
+    coordinate): the configured one, else the largest finite size (else unbounded)."""
     if plots.get("curve_buffer_size") is not None:
-        return str(plots["curve_buffer_size"])
-    sizes = [str(s) for s in summary["buffer_size"].values]
-    finite = [s for s in sizes if s.isdigit()]
-    return max(finite, key=int) if finite else sizes[-1]
+        return buffer_capacity(plots["curve_buffer_size"])
+    sizes = [float(s) for s in summary["buffer_size"].values]
+    finite = [s for s in sizes if math.isfinite(s)]
+    return max(finite) if finite else sizes[-1]
 
 
 def diverged_note(summary: xr.Dataset, strategy: str, **where) -> str:
@@ -39,10 +41,10 @@ def diverged_note(summary: xr.Dataset, strategy: str, **where) -> str:
     return f"{diverged} of {total} runs diverged" if diverged else ""
 
 
-def panel_title(summary: xr.Dataset, strategy: str, stream: str, scenario: str, size: str) -> str:
+def panel_title(summary: xr.Dataset, strategy: str, stream: str, scenario: str, size: float) -> str:
     """A panel's strategy (with its buffer size where it keeps one), stream and scenario, and how
     many of its runs diverged where any did."""
-    title = strategy if strategy not in REPLAY_STRATEGIES else f"{strategy} (buffer {size})"
+    title = strategy if strategy not in REPLAY_STRATEGIES else f"{strategy} (buffer {buffer_label(size)})"
     note = diverged_note(summary, strategy, stream=stream, buffer_size=size)
     return f"{title}\n{stream}, {scenario}" + (f"\n{note}" if note else "")
 
@@ -149,8 +151,10 @@ def buffer_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
         [(s, c) in panels(summary) for s, c in zip(frame["stream"], frame["scenario"], strict=True)]
     ]
     frame["panel"] = frame["stream"] + ", " + frame["scenario"]
-    order = [str(s) for s in summary["buffer_size"].values]
-    frame["buffer_size"] = pd.Categorical(frame["buffer_size"], categories=order, ordered=True)
+    # evenly spaced, labelled as the config writes them: the unbounded buffer (inf) has no position
+    order = [buffer_label(s) for s in summary["buffer_size"].values]
+    labels = frame["buffer_size"].map(buffer_label)
+    frame["buffer_size"] = pd.Categorical(labels, categories=order, ordered=True)
     grid = sns.relplot(
         data=frame,
         x="buffer_size",
