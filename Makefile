@@ -1,5 +1,8 @@
-# The README's commands: `make run` runs the default study, `make test` the test suite.
+# The README's commands: `make run` runs the default study, `make test` the test suite;
+# `make run CONFIG=FILE` and `make report CONFIG=FILE` run a study of another config and build its report.
 PYTHON ?= python3
+# The config of `run` and `report`; a config file replaces the default rather than merging over it.
+CONFIG ?= config/config.yaml
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -18,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/snakemake --cores all $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake --configfile $(CONFIG) --cores all $(SNAKEMAKE_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
@@ -28,7 +31,7 @@ lint: setup
 	$(BIN)/snakemake --lint
 
 report: setup
-	$(BIN)/snakemake --report report.zip
+	$(BIN)/snakemake --configfile $(CONFIG) --report report.zip
 
 clean:
 	rm -rf results .snakemake report.zip

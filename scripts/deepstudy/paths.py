@@ -9,10 +9,11 @@ file inside the store (see :func:`deepstudy.store.store_root`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 DATASET = "results/datasets/{dataset}.zarr/zarr.json"
-#: Every figure is written in these formats, the first shown in the report.
+#: Every figure is written in these formats, the first shown in the report (the others lie beside it).
 FIGURE_FORMATS = ("png", "pdf")
 _OUTPUT_SUFFIXES = (".zarr/zarr.json", ".pt", ".png", ".pdf")
 #: A checkpoint file's name: the epoch whose weights it holds (0 is the initialisation).
@@ -67,6 +68,17 @@ def figure_files(template: str, figure: str) -> list[str]:
     """The files of one figure, one per format, from a study's figure path ``template`` (the
     path without its extension)."""
     return [f"{template.format(figure=figure)}.{ext}" for ext in FIGURE_FORMATS]
+
+
+def figure_outputs(template: str, figures: tuple[str, ...], mark: Callable[[str, str], object]) -> dict:
+    """A plot rule's named outputs: each of ``figures``' files (:func:`figure_files`), the first
+    format marked for the report by ``mark(path, figure)`` (Snakemake's ``report()`` with the
+    figure's caption), the others beside it unmarked, so that the report shows each figure once."""
+    outputs = {}
+    for figure in figures:
+        shown, *beside = figure_files(template, figure)
+        outputs[figure] = [mark(shown, figure), *beside]
+    return outputs
 
 
 #: The reproduction table (see :mod:`deepstudy.claims`): CSV, its JSON twin, and the report's page.

@@ -172,7 +172,7 @@ def test_activation_claims():
 
 def continual_summary(forgetting: dict, accuracy: dict):
     """Forgetting per strategy; average accuracy per (strategy, buffer size)."""
-    strategies, buffers = list(forgetting), ["20", "unbounded"]
+    strategies, buffers = list(forgetting), [20.0, np.inf]  # as the summary writes them: inf, unbounded
     coords = dict(stream=["split"], strategy=strategies, buffer_size=buffers, seed=[0, 1], scenario=["class"])
     shape = (1, len(strategies), 2, 2, 1)
     forget = np.broadcast_to(np.array([forgetting[s] for s in strategies])[None, :, None, None, None], shape)
@@ -187,11 +187,13 @@ def continual_summary(forgetting: dict, accuracy: dict):
 def test_continual_claims():
     paper = continual_summary(
         {"finetune": 0.8, "er": 0.3, "clear": 0.25, "ewc": 0.6},
-        {("er", "20"): 0.6, ("er", "unbounded"): 0.62},
+        {("er", 20): 0.6, ("er", np.inf): 0.62},
     )
     assert [c.verdict for c in continual_claims.evaluate(paper)] == [claims.HOLDS] * 4
+    assert continual_claims.reservoir(paper).measured.startswith("er: buffer 20 0.6")
+    assert "vs unbounded 0.62" in continual_claims.reservoir(paper).measured
     wrong = continual_summary(
-        {"finetune": 0.2, "er": 0.3, "clear": 0.5, "ewc": 0.1}, {("er", "20"): 0.3, ("er", "unbounded"): 0.62}
+        {"finetune": 0.2, "er": 0.3, "clear": 0.5, "ewc": 0.1}, {("er", 20): 0.3, ("er", np.inf): 0.62}
     )
     assert [c.verdict for c in continual_claims.evaluate(wrong)] == [claims.FAILS] * 4
     without = continual_summary({"finetune": 0.8, "ewc": 0.6}, {})

@@ -44,13 +44,34 @@ def texts(figure: plt.Figure) -> str:
 
 
 def test_joint_has_no_transfer_metrics_and_says_why(summary):
-    point = dict(stream="split", buffer_size="100", scenario="class")
+    point = dict(stream="split", buffer_size=100, scenario="class")
     for name in TRANSFER_METRICS:
         assert summary[name].sel(strategy="joint", **point).isnull().all(), name
         assert summary[name].sel(strategy="er", **point).notnull().all(), name
         assert summary[name].attrs["not_applicable"] == ["joint"]
         assert "shuffled" in summary[name].attrs["not_applicable_reason"]
     assert summary["average_accuracy"].sel(strategy="joint", **point).notnull().all()
+
+
+def test_buffer_size_is_numeric_with_inf_for_the_unbounded_buffer(summary):
+    """The summary's buffer sizes are numbers (``sel(buffer_size=100)``), the unbounded one inf, and
+    the buffer-free strategies sit at each of them."""
+    sizes = summary["buffer_size"]
+    assert sizes.dtype.kind == "f" and list(sizes.values) == [100, np.inf]
+    assert "inf" in sizes.attrs["description"] and sizes.attrs["units"] == "examples"
+    point = dict(stream="split", scenario="class", seed=0)
+    for size in (100, np.inf):
+        for strategy in ("er", "joint"):
+            assert summary["average_accuracy"].sel(strategy=strategy, buffer_size=size, **point).notnull()
+    joint = summary["average_accuracy"].sel(strategy="joint", **point)
+    assert float(joint.sel(buffer_size=100)) == float(joint.sel(buffer_size=np.inf))
+
+
+def test_the_buffer_size_figure_labels_sizes_as_the_config_writes_them(summary):
+    figure = plots.buffer_size_effect(summary, {"curve_buffer_size": None})
+    labels = {t.get_text() for ax in figure.axes for t in ax.get_xticklabels()}
+    plt.close(figure)
+    assert {"100", "unbounded"} <= labels
 
 
 def test_the_buffer_size_figure_draws_no_forgetting_for_joint_and_says_so(summary):
@@ -67,7 +88,7 @@ def test_the_buffer_size_figure_draws_no_forgetting_for_joint_and_says_so(summar
 def test_the_summary_counts_each_points_runs_and_diverged_runs(summary):
     runs, diverged = summary["n_runs"], summary["n_diverged"]
     assert set(runs.dims) == set(diverged.dims) == {"stream", "strategy", "buffer_size"}
-    point = dict(stream="split", buffer_size="100")
+    point = dict(stream="split", buffer_size=100)
     assert [int(runs.sel(strategy=s, **point)) for s in ("finetune", "joint", "er")] == [2, 2, 2]
     assert [int(diverged.sel(strategy=s, **point)) for s in ("finetune", "joint", "er")] == [1, 0, 0]
     assert bool(summary["diverged"].sel(strategy="finetune", seed=1, **point))

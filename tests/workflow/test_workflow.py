@@ -16,12 +16,16 @@ import xarray as xr
 import yaml
 from conftest import validate_study
 from deepstudy.activation import claims as activation_claims
+from deepstudy.activation import workflow as activation_workflow
 from deepstudy.claims import NOT_RUN, VERDICTS
 from deepstudy.config import load_schema
 from deepstudy.continual import claims as continual_claims
+from deepstudy.continual import workflow as continual_workflow
 from deepstudy.noise import claims as noise_claims
+from deepstudy.noise import workflow as noise_workflow
 from deepstudy.paths import CLAIMS
 from deepstudy.regions import claims as regions_claims
+from deepstudy.regions import workflow as regions_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -173,13 +177,46 @@ def test_changing_delta_reruns_only_structured_jobs(repo, study, tmp_path):
 
 
 def test_report_builds_offline(repo, study):
+    """`make report CONFIG=...` after a run of that config (not the default): one entry per figure,
+    the PNG, and the claims page."""
     workdir, _ = study
-    snakemake(repo, workdir, "--report", str(workdir / "report.zip"))
+    links = [workdir / name for name in ("workflow", "scripts")]  # make runs snakemake in the workdir
+    for link in links:
+        link.symlink_to(repo / link.name)
+    try:
+        result = subprocess.run(
+            ["make", "-f", str(repo / "Makefile"), "-o", ".venv/.installed", "report", "CONFIG=config.yaml"]
+            + [f"BIN={Path(sys.executable).parent}"],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    finally:
+        for link in links:
+            link.unlink()
+    assert result.returncode == 0, result.stdout + result.stderr
     assert (workdir / "report.zip").stat().st_size > 10000
     with zipfile.ZipFile(workdir / "report.zip") as report:
-        pages = [name for name in report.namelist() if name.endswith("claims.html")]
+        names = report.namelist()
+        pages = [name for name in names if name.endswith("claims.html")]
         assert pages, "the report has no claims page"
         assert "Larger batches help" in report.read(pages[0]).decode()
+    figures = [Path(name).name for name in names if name.endswith((".png", ".pdf"))]
+    workflows = (noise_workflow, regions_workflow, activation_workflow, continual_workflow)
+    expected = [f"{figure}.png" for study in workflows for figure in study.FIGURES]
+    assert sorted(figures) == sorted(expected)  # each figure once, as its PNG
+
+
+def test_readme_snippets_run_on_the_results(repo, study, monkeypatch):
+    """The README's Python snippets, in order in one namespace, on a finished study's results."""
+    workdir, _ = study
+    snippets = re.findall(r"^```python\n(.*?)^```", (repo / "README.md").read_text(), flags=re.M | re.S)
+    assert len(snippets) >= 3
+    monkeypatch.chdir(workdir)
+    namespace: dict = {}
+    for snippet in snippets:
+        exec(compile(snippet, "README.md", "exec"), namespace)
 
 
 def test_claims_table_lists_every_claim_with_a_verdict(study):
@@ -269,7 +306,9 @@ def test_continual_summary_holds_the_accuracy_matrix(study):
         summary["accuracy"].dims
     )
     assert set(summary["strategy"].values) == set(study_config["strategies"])
-    assert list(summary["buffer_size"].values) == [str(b) for b in study_config["buffer_size"]]
+    assert list(summary["buffer_size"].values) == [
+        np.inf if b == "unbounded" else b for b in study_config["buffer_size"]
+    ]
     for stream, options in study_config["streams"].items():
         final = summary["average_accuracy"].sel(stream=stream)
         for scenario in summary["scenario"].values:

@@ -3,7 +3,8 @@ from deepstudy.activation import workflow as activation_workflow
 from deepstudy.config import ConfigError, load_schema, validate
 from deepstudy.continual import workflow as continual_workflow
 from deepstudy.noise import workflow as noise_workflow
-from deepstudy.paths import CLAIMS, DATASET, FIGURE_FORMATS, benchmark_path, labels, log_path
+from deepstudy.paths import CLAIMS, DATASET, benchmark_path, labels, log_path
+from deepstudy.paths import figure_outputs as marked_figure_outputs
 from deepstudy.regions import workflow as regions_workflow
 
 # The config is complete and consistent before any job is planned: the schema fills in defaults,
@@ -25,13 +26,14 @@ def gpu_count():
 
 
 def figure_outputs(study):
-    """A plot rule's named outputs: each figure of a study's workflow module, PNG and PDF, in the
-    report with its caption (report/<study>/<figure>.rst) under the study's category."""
-    return {
-        name: report(
-            multiext(study.PATHS["figure"].format(figure=name), *(f".{ext}" for ext in FIGURE_FORMATS)),
-            caption=f"../report/{study.__name__.split('.')[-2]}/{name}.rst",
-            category=study.REPORT_CATEGORY,
-        )
-        for name in study.FIGURES
-    }
+    """A plot rule's named outputs: each figure of a study's workflow module, PNG and PDF; the PNG
+    alone is in the report, with its caption (report/<study>/<figure>.rst, which names the PDF beside
+    it), under the study's category: one entry per figure."""
+    folder = study.__name__.split(".")[-2]
+    return marked_figure_outputs(
+        study.PATHS["figure"],
+        study.FIGURES,
+        lambda path, name: report(
+            path, caption=f"../report/{folder}/{name}.rst", category=study.REPORT_CATEGORY
+        ),
+    )

@@ -11,7 +11,7 @@ import xarray as xr
 
 from deepstudy.claims import Claim, Statement, mean_sd, spread_text
 from deepstudy.continual.catalogue import REPLAY_STRATEGIES, TRAITS
-from deepstudy.continual.workflow import UNBOUNDED
+from deepstudy.continual.workflow import buffer_label
 
 _PAPER = "Rolnick et al. 2019 (CLEAR)"
 #: Differences in forgetting or accuracy this small count as equal (seed noise on small streams).
@@ -83,18 +83,19 @@ def cloning(summary: xr.Dataset) -> Claim:
 
 
 def reservoir(summary: xr.Dataset) -> Claim:
-    sizes = [str(b) for b in summary["buffer_size"].values]
-    finite = [int(b) for b in sizes if b != UNBOUNDED]
+    sizes = summary["buffer_size"].values.astype(float)  # examples; inf: unbounded
+    finite = sizes[np.isfinite(sizes)]
     replay = [s for s in REPLAY_STRATEGIES if _ran(summary, s)]
-    if UNBOUNDED not in sizes or not finite or not replay:
+    if not np.isinf(sizes).any() or not finite.size or not replay:
         return RESERVOIR.not_run("needs a replay strategy at a finite and the unbounded buffer size")
-    smallest = str(min(finite))
+    smallest = float(finite.min())
     parts, gaps = [], []
     for strategy in replay:
         small = per_seed(summary, "average_accuracy", strategy, buffer_size=smallest)
-        full = per_seed(summary, "average_accuracy", strategy, buffer_size=UNBOUNDED)
+        full = per_seed(summary, "average_accuracy", strategy, buffer_size=np.inf)
         gaps.append(mean_sd(full)[0] - mean_sd(small)[0])
-        parts.append(f"{strategy}: buffer {smallest} {spread_text(small)} vs unbounded {spread_text(full)}")
+        size = buffer_label(smallest)
+        parts.append(f"{strategy}: buffer {size} {spread_text(small)} vs unbounded {spread_text(full)}")
     worst = max(gaps)
     return RESERVOIR.measured(bool(worst <= CLOSE), "; ".join(parts), worst)
 

@@ -7,6 +7,8 @@ diverged says so. None draws transfer or forgetting for a strategy without a tas
 
 from __future__ import annotations
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -18,18 +20,18 @@ import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from deepstudy.continual.catalogue import REPLAY_STRATEGIES, TRAITS  # noqa: E402
-from deepstudy.continual.workflow import UNBOUNDED  # noqa: E402
+from deepstudy.continual.workflow import UNBOUNDED, buffer_capacity, buffer_label  # noqa: E402
 from deepstudy.figures import draw_summary_figures, hatch_cells, mark_diverged, say  # noqa: E402
 
 
-def curve_buffer_size(summary: xr.Dataset, plots: dict) -> str:
-    """The buffer size shown for replay strategies where one is picked: the configured one, else the
-    largest finite size (else unbounded)."""
+def curve_buffer_size(summary: xr.Dataset, plots: dict) -> float:
+    """The buffer size shown for replay strategies where one is picked (as the summary's numeric
+    coordinate): the configured one, else the largest finite size (else unbounded)."""
     if plots.get("curve_buffer_size") is not None:
-        return str(plots["curve_buffer_size"])
-    sizes = [str(s) for s in summary["buffer_size"].values]
-    finite = [s for s in sizes if s.isdigit()]
-    return max(finite, key=int) if finite else sizes[-1]
+        return buffer_capacity(plots["curve_buffer_size"])
+    sizes = [float(s) for s in summary["buffer_size"].values]
+    finite = [s for s in sizes if math.isfinite(s)]
+    return max(finite) if finite else sizes[-1]
 
 
 def diverged_note(summary: xr.Dataset, strategy: str, **where) -> str:
@@ -42,10 +44,10 @@ def diverged_note(summary: xr.Dataset, strategy: str, **where) -> str:
     return f"{diverged} of {total} runs diverged" if diverged else ""
 
 
-def panel_title(summary: xr.Dataset, strategy: str, stream: str, scenario: str, size: str) -> str:
+def panel_title(summary: xr.Dataset, strategy: str, stream: str, scenario: str, size: float) -> str:
     """A panel's strategy (with its buffer size where it keeps one), stream and scenario, and how
     many of its runs diverged where any did."""
-    title = strategy if strategy not in REPLAY_STRATEGIES else f"{strategy} (buffer {size})"
+    title = strategy if strategy not in REPLAY_STRATEGIES else f"{strategy} (buffer {buffer_label(size)})"
     note = diverged_note(summary, strategy, stream=stream, buffer_size=size)
     return f"{title}\n{stream}, {scenario}" + (f"\n{note}" if note else "")
 
@@ -190,8 +192,10 @@ def buffer_size_effect(summary: xr.Dataset, plots: dict) -> plt.Figure:
         np.array([(s, c) in ran for s, c in zip(frame["stream"], frame["scenario"], strict=True)], dtype=bool)
     ].copy()
     frame["panel"] = frame["stream"] + ", " + frame["scenario"]
-    order = [str(s) for s in summary["buffer_size"].values]
-    frame["buffer_size"] = pd.Categorical(frame["buffer_size"], categories=order, ordered=True)
+    # evenly spaced, labelled as the config writes them: the unbounded buffer (inf) has no position
+    order = [buffer_label(s) for s in summary["buffer_size"].values]
+    labels = frame["buffer_size"].map(buffer_label)
+    frame["buffer_size"] = pd.Categorical(labels, categories=order, ordered=True)
     rows = [f"{stream}, {scenario}" for stream, scenario in ran]
     if frame.empty:  # every run diverged: one panel, which says so
         fig, ax = plt.subplots(figsize=(5, 3))
@@ -242,7 +246,7 @@ def _mark_buffers(
     counts = summary["n_diverged"] if stream is None else summary["n_diverged"].sel(stream=stream)
     positions, notes = [], []
     for position, size in enumerate(order):
-        here = counts.sel(buffer_size=size)
+        here = counts.sel(buffer_size=buffer_capacity(size))
         here = here.sum([d for d in here.dims if d != "strategy"])
         diverged = {s: int(here.sel(strategy=s)) for s in strategies if int(here.sel(strategy=s))}
         if diverged:

@@ -7,7 +7,7 @@ import xarray as xr
 
 from deepstudy.continual.catalogue import TRAITS
 from deepstudy.continual.metrics import summarize
-from deepstudy.continual.workflow import FACTORS, NO_BUFFER
+from deepstudy.continual.workflow import BUFFER_SIZE_DESCRIPTION, FACTORS, NO_BUFFER, buffer_capacity
 
 METRICS = ("average_accuracy", "backward_transfer", "forgetting", "forward_transfer")
 #: The metrics that compare tasks along the stream's task order: NaN for a strategy without one.
@@ -33,10 +33,13 @@ def collect(metrics: list[xr.Dataset], buffer_sizes: list[str]) -> xr.Dataset:
     ``buffer_size``, ``seed``, ``scenario`` (plus ``trained_on``/``eval_task``/``step``), and add
     the summary metrics.
 
-    Strategies without a buffer (``buffer_size`` "none") are repeated at every buffer size, so that
-    they sit beside the replay strategies in every comparison. Cells without a run hold NaN, as do
-    the metrics of diverged runs (``n_diverged`` of ``n_runs`` at each point) and the transfer
-    metrics of strategies without a task order (see :data:`TRANSFER_METRICS`).
+    ``buffer_sizes`` and the jobs' ``buffer_size`` factors are labels as paths write them (a size,
+    ``unbounded`` or ``none``); the summary's ``buffer_size`` is numeric, in examples, ``inf`` for
+    the unbounded buffer (:func:`~deepstudy.continual.workflow.buffer_capacity`), so that it can be
+    selected and plotted as a number. Strategies without a buffer ("none") are repeated at every
+    buffer size, so that they sit beside the replay strategies in every comparison. Cells without a
+    run hold NaN, as do the metrics of diverged runs (``n_diverged`` of ``n_runs`` at each point)
+    and the transfer metrics of strategies without a task order (see :data:`TRANSFER_METRICS`).
     """
     runs = []
     for job in metrics:  # a job's store holds its runs along run
@@ -54,8 +57,9 @@ def collect(metrics: list[xr.Dataset], buffer_sizes: list[str]) -> xr.Dataset:
     runs = xr.concat(
         runs, dim="run", data_vars="all", join="outer", coords="minimal", compat="override", fill_value=np.nan
     )
+    runs = runs.assign_coords(buffer_size=("run", [buffer_capacity(b) for b in runs["buffer_size"].values]))
     grid = runs.drop_vars("run").set_index(run=list(FACTORS)).unstack("run")
-    grid = grid.reindex(buffer_size=buffer_sizes)
+    grid = grid.reindex(buffer_size=[buffer_capacity(b) for b in buffer_sizes])
     accuracy = grid["accuracy"].transpose(*FACTORS, "scenario", "trained_on", "eval_task")
     reference = grid["reference"].transpose(*FACTORS, "scenario", "eval_task")
     summary = xr.Dataset(
@@ -95,7 +99,7 @@ def collect(metrics: list[xr.Dataset], buffer_sizes: list[str]) -> xr.Dataset:
     summary["backward_transfer"].attrs["description"] = "mean over j < T-1 of R[T-1, j] - R[j, j]"
     summary["forgetting"].attrs["description"] = "mean over j < T-1 of max_{i<T-1} R[i, j] - R[T-1, j]"
     summary["forward_transfer"].attrs["description"] = "mean over j > 0 of R[j-1, j] - accuracy at init on j"
-    summary["buffer_size"].attrs["description"] = "replay buffer capacity in examples, or unbounded"
+    summary["buffer_size"].attrs.update(description=BUFFER_SIZE_DESCRIPTION, units="examples")
     summary["trained_on"].attrs["description"] = "last task trained through"
     summary["diverged"].attrs["description"] = "1 where the loss turned NaN, 0 where not, NaN where no run"
     return summary

@@ -12,6 +12,7 @@ packs of CLEAR runs.
 from __future__ import annotations
 
 import itertools
+import math
 
 from deepstudy.checks import ConfigError, check_model
 from deepstudy.continual.catalogue import REPLAY_STRATEGIES
@@ -26,8 +27,10 @@ PACK_FACTORS = ("stream", "strategy")
 RUN_KEYS = ("stream", "strategy", "buffer", "seed")
 #: The buffer of a strategy that keeps none (in paths and in the summary, before it is spread).
 NO_BUFFER = "none"
-#: The buffer size that holds the whole stream.
+#: The buffer size that holds the whole stream (in the config and in paths; ``inf`` in the summary).
 UNBOUNDED = "unbounded"
+#: What the summary's numeric ``buffer_size`` coordinate means.
+BUFFER_SIZE_DESCRIPTION = "replay buffer capacity in examples; inf: unbounded (holds the whole stream)"
 #: The scenarios each kind of stream can be scored in; a stream's first is its default.
 STREAM_SCENARIOS = {"split": ("class", "task"), "permuted": ("domain",), "rotated": ("domain",)}
 #: How each scenario reads the network: over all classes, or over the example's task's classes.
@@ -47,6 +50,17 @@ REPORT_CATEGORY = "Continual learning"
 def buffer_labels(config: dict) -> list[str]:
     """The swept buffer sizes as they appear in paths and in the summary's buffer_size dimension."""
     return [str(size) for size in config["continual"]["buffer_size"]]
+
+
+def buffer_capacity(label: str | int) -> float:
+    """A buffer size as the config and paths write it (a number or ``unbounded``) as the summary's
+    numeric ``buffer_size``: examples, ``inf`` for the unbounded buffer."""
+    return math.inf if str(label) == UNBOUNDED else float(int(label))
+
+
+def buffer_label(capacity: float) -> str:
+    """The inverse of :func:`buffer_capacity`: a summary's buffer size as paths and titles write it."""
+    return UNBOUNDED if math.isinf(capacity) else str(int(capacity))
 
 
 def runs(config: dict) -> list[dict]:
