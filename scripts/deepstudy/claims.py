@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,20 +32,14 @@ class Statement:
     criterion: str
     paper_value: str = ""
 
-    def measured(self, holds: bool, measured: str, value: float = np.nan, spread: float = np.nan) -> Claim:
+    def measured(self, holds: bool, measured: str, value: float = np.nan) -> Claim:
         """The claim checked: ``holds`` by its criterion, ``measured`` as it reads in the table (with
-        its spread over seeds), ``value`` and ``spread`` the headline number for machines."""
-        return Claim(
-            **asdict(self),
-            measured=measured,
-            value=float(value),
-            spread=float(spread),
-            verdict=HOLDS if holds else FAILS,
-        )
+        its spread over seeds), ``value`` the headline number the criterion compares, for machines."""
+        return Claim(**asdict(self), measured=measured, value=float(value), verdict=HOLDS if holds else FAILS)
 
     def not_run(self, why: str) -> Claim:
         """The claim unchecked, and why: its study did not run, or the run lacks what it compares."""
-        return Claim(**asdict(self), measured=why, value=np.nan, spread=np.nan, verdict=NOT_RUN)
+        return Claim(**asdict(self), measured=why, value=np.nan, verdict=NOT_RUN)
 
 
 @dataclass(frozen=True)
@@ -54,12 +48,12 @@ class Claim(Statement):
 
     measured: str = ""
     value: float = np.nan
-    spread: float = np.nan
     verdict: str = NOT_RUN
 
 
-#: The table's columns, in order.
-COLUMNS = tuple(field.name for field in fields(Claim))
+#: The table's columns, in order: what is claimed and where, what this run measured, by which
+#: criterion it is judged, and the verdict.
+COLUMNS = ("study", "claim", "source", "paper_value", "measured", "value", "criterion", "verdict")
 
 
 def mean_sd(values: np.ndarray) -> tuple[float, float, int]:
@@ -115,7 +109,8 @@ def _finite(row: dict) -> dict:
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
 
 
-_SHOWN = ("study", "claim", "source", "paper_value", "measured", "criterion", "verdict")
+#: The HTML page shows every column but the bare number (the measured text holds it).
+_SHOWN = tuple(column for column in COLUMNS if column != "value")
 _COLOURS = {HOLDS: "#d7f0d2", FAILS: "#f6d0cb", NOT_RUN: "#e8e8e8"}
 
 

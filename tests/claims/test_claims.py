@@ -4,6 +4,7 @@ is known, and the table's files."""
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import numpy as np
 import pandas as pd
@@ -202,13 +203,14 @@ def test_continual_claims():
 
 def test_table_files_hold_every_row(tmp_path):
     rows = [
-        noise_claims.GRACEFUL.measured(True, "0.9 ± 0.01 (n=2)", 0.9, 0.01),
+        noise_claims.GRACEFUL.measured(True, "0.9 ± 0.01 (n=2)", 0.9),
         noise_claims.BATCH.not_run("one"),
     ]
     paths = [tmp_path / name for name in ("c.csv", "c.json", "c.html")]
     claims.write_table(rows, *paths)
     frame = pd.read_csv(paths[0])
     assert list(frame.columns) == list(claims.COLUMNS)
+    assert sorted(claims.COLUMNS) == sorted(field.name for field in fields(claims.Claim))
     assert list(frame["verdict"]) == [claims.HOLDS, claims.NOT_RUN]
     records = json.loads(paths[1].read_text())
     assert records[1]["value"] is None and records[0]["value"] == 0.9
