@@ -107,6 +107,7 @@ def clean(summary: xr.Dataset, ref: dict, target: float) -> Claim:
     if not swept.any():
         return CLEAN.not_run("no model and noise kind run at several clean-set sizes")
     needed = clean_needed(accuracy, target).fillna(np.inf)  # never reached: more than the largest size
+    sizes = accuracy["n_clean"].values
     parts, holds, ratios = [], True, []
     for model in accuracy["model"].values:
         for noise in accuracy["noise"].values:
@@ -123,9 +124,14 @@ def clean(summary: xr.Dataset, ref: dict, target: float) -> Claim:
             holds &= high > low
             ratios.append(high / low)
             parts.append(
-                f"{model}/{noise}: {low:.0f} at α={alphas.min():g}, {high:.0f} at α={alphas.max():g}"
+                f"{model}/{noise}: {_examples(low, sizes)} at α={alphas.min():g}, "
+                f"{_examples(high, sizes)} at α={alphas.max():g}"
             )
     return CLEAN.measured(holds, f"target {target}: " + "; ".join(parts), min(ratios, default=np.nan))
+
+
+def _examples(needed: float, sizes: np.ndarray) -> str:
+    return f"{needed:.0f}" if np.isfinite(needed) else f"not reached with {sizes.max()}"
 
 
 def kinds(summary: xr.Dataset, ref: dict) -> Claim:
