@@ -64,22 +64,25 @@ def _ran(summary: xr.Dataset, *strategies: str) -> bool:
     return all(s in summary["strategy"].values for s in strategies)
 
 
+def _forgetting_gap(
+    statement: Statement, summary: xr.Dataset, first: str, second: str, limit: float
+) -> Claim:
+    """``statement`` checked as: ``first`` forgets more than ``second`` by more than ``limit`` (a
+    negative limit: no more than ``-limit`` less)."""
+    if not _ran(summary, first, second):
+        return statement.not_run(f"needs {first} and {second}")
+    found = _compare(summary, "forgetting", (first, second))
+    gap = found[first][0] - found[second][0]
+    text = f"forgetting {first} {found[first][1]}, {second} {found[second][1]}"
+    return statement.measured(bool(gap > limit), text, gap)
+
+
 def forgets(summary: xr.Dataset) -> Claim:
-    if not _ran(summary, "finetune", "er"):
-        return FORGETS.not_run("needs finetune and er")
-    found = _compare(summary, "forgetting", ("finetune", "er"))
-    gap = found["finetune"][0] - found["er"][0]
-    text = f"forgetting finetune {found['finetune'][1]}, er {found['er'][1]}"
-    return FORGETS.measured(bool(gap > 0), text, gap)
+    return _forgetting_gap(FORGETS, summary, "finetune", "er", 0.0)
 
 
 def cloning(summary: xr.Dataset) -> Claim:
-    if not _ran(summary, "clear", "er"):
-        return CLONING.not_run("needs clear and er")
-    found = _compare(summary, "forgetting", ("clear", "er"))
-    gap = found["clear"][0] - found["er"][0]
-    text = f"forgetting clear {found['clear'][1]}, er {found['er'][1]}"
-    return CLONING.measured(bool(gap <= TOLERANCE), text, gap)
+    return _forgetting_gap(CLONING, summary, "er", "clear", -TOLERANCE)
 
 
 def reservoir(summary: xr.Dataset) -> Claim:
