@@ -23,7 +23,14 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from deepstudy.models import build_model
-from deepstudy.training import PermutationStream, RunResult, RunSpec, save_atomically, steps_per_epoch
+from deepstudy.training import (
+    PermutationStream,
+    RunResult,
+    RunSpec,
+    has_diverged,
+    save_atomically,
+    steps_per_epoch,
+)
 
 #: Architectures whose runs can share one process.
 PACKABLE_ARCHITECTURES = ("mlp", "conv")
@@ -248,7 +255,7 @@ def train_packed(
             result = results[k]
             if result.diverged:
                 continue
-            if not math.isfinite(mean_loss[k]):
+            if has_diverged(mean_loss[k], num_classes):
                 result.diverged = True
                 missing = spec.epochs - len(result.train_loss)
                 result.train_loss += [math.nan] * missing

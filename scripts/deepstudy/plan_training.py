@@ -205,7 +205,9 @@ def train_job(
     metrics["train_loss"].attrs.update(
         units="nats", description="mean cross-entropy over the epoch's batches"
     )
-    metrics["diverged"].attrs["description"] = "the training loss turned NaN or infinite"
+    metrics["diverged"].attrs["description"] = (
+        "an epoch's mean training loss turned NaN, infinite or above 100 ln(classes) (training.has_diverged)"
+    )
     metrics["train_seconds"].attrs["units"] = "s"
     remove_resume_files(resume_dir, specs)
     return metrics

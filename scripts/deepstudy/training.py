@@ -186,6 +186,17 @@ def save_atomically(obj: object, path: Path) -> None:
     os.replace(partial, path)
 
 
+#: A run has diverged when its mean loss over an epoch is not finite or exceeds this many times
+#: ln(classes), the loss of guessing uniformly: an exploding learning rate can leave a finite but
+#: astronomical loss and chance accuracy, and such weights no longer describe a trained network.
+DIVERGENCE_FACTOR = 100.0
+
+
+def has_diverged(mean_loss: float, num_classes: int) -> bool:
+    """Whether an epoch's mean training loss says the run has diverged (see DIVERGENCE_FACTOR)."""
+    return not math.isfinite(mean_loss) or mean_loss > DIVERGENCE_FACTOR * math.log(num_classes)
+
+
 def train_run(
     spec: RunSpec,
     images: torch.Tensor,
@@ -205,7 +216,8 @@ def train_run(
     ``validation`` (images and clean labels, never trained on), validation accuracy; keeps the weights
     if the epoch is a checkpoint epoch (epoch 0 means at initialisation), and writes its full state
     to ``resume_path``; a later call with the same spec and path continues from there. A loss that
-    turns NaN or infinite marks the run diverged and ends it, with NaN for the epochs left.
+    turns NaN, infinite or astronomical (:func:`has_diverged`) marks the run diverged and ends it,
+    with NaN for the epochs left.
     """
     device = images.device
     net = build_model(spec.model, tuple(images.shape[1:]), num_classes, spec.seed).to(device)
@@ -250,7 +262,7 @@ def train_run(
             seen += len(batch)
             bar.update(1)
         mean_loss = (total_loss / seen).item()
-        if not math.isfinite(mean_loss):
+        if has_diverged(mean_loss, num_classes):
             result.diverged = True
             missing = spec.epochs - len(result.train_loss)
             result.train_loss += [math.nan] * missing

@@ -118,6 +118,29 @@ def test_a_diverging_run_is_recorded_not_raised(tiny):
     assert math.isnan(result.test_accuracy[-1]) and math.isnan(result.train_loss[-1])
 
 
+def test_a_run_whose_loss_explodes_but_stays_finite_has_diverged(mnist1d_small):
+    """An exploding learning rate can leave a finite but astronomical loss (here 6e15, then 1457)
+    and chance accuracy; such a run has diverged as much as one that turned NaN, and is marked so:
+    the summaries count it, the figures mark it, and its epochs from then on are NaN."""
+    from deepstudy.packing import train_packed
+    from deepstudy.training import has_diverged
+
+    tensors = Tensors(mnist1d_small)
+    plan = noise.dilute(mnist1d_small["train_y"].values, 10, 500, 0, "uniform", seed=0)
+    images, index, labels = training_set(plan, tensors.train_x)
+    spec = RunSpec("boom", {**MLP, "width": 16}, seed=1, lr=1e3, batch_size=64, epochs=2, epoch_examples=2000)
+    single = train_run(spec, images, index, labels, tensors.test_x, tensors.test_y, 10, progress=False)
+    calm = RunSpec(
+        "calm", {**MLP, "width": 16}, seed=1, lr=0.05, batch_size=64, epochs=2, epoch_examples=2000
+    )
+    packed = train_packed([calm, spec], images, [index] * 2, [labels] * 2, tensors.test_x, tensors.test_y, 10)
+    for result in (single, packed[1]):
+        assert result.diverged
+        assert math.isnan(result.test_accuracy[-1]) and math.isnan(result.train_loss[-1])
+    assert not packed[0].diverged
+    assert has_diverged(math.inf, 10) and has_diverged(1e4, 10) and not has_diverged(2.5, 10)
+
+
 def test_epoch_examples_fixes_the_steps_of_an_epoch(tiny):
     from deepstudy.training import PermutationStream, steps_per_epoch
 

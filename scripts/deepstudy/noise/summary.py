@@ -53,7 +53,9 @@ def collect(metrics: list[xr.Dataset]) -> xr.Dataset:
     summary["accuracy_curve"].attrs.update(metrics[0]["accuracy_curve"].attrs)
     summary["validation_curve"].attrs.update(metrics[0]["validation_curve"].attrs)
     summary["train_loss"].attrs.update(metrics[0]["train_loss"].attrs)
-    summary["diverged"].attrs["description"] = "1 where the loss turned NaN, 0 where not, NaN where no run"
+    summary["diverged"].attrs["description"] = (
+        "1 where the loss turned NaN, infinite or above 100 ln(classes), 0 where not, NaN where no run"
+    )
     summary["n_diverged"].attrs.update(
         units="runs",
         description="seeds whose run diverged (no final accuracy: left out of the means over seeds)",
