@@ -17,6 +17,22 @@ def labels(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, K, n)
 
 
+def job_run(k: int) -> dict:
+    """Run k of a small training job: a one-layer MLP, seed k, two epochs, weights kept at the end."""
+    model = {"architecture": "mlp", "depth": 1, "width": 16, "init": "he"}
+    return dict(
+        name=f"run{k}",
+        model=model,
+        seed=k,
+        lr=0.05,
+        batch_size=32,
+        epochs=2,
+        epoch_examples=320,
+        checkpoint_epochs=[2],
+        factors={"k": k},
+    )
+
+
 @pytest.mark.parametrize(
     ("alpha", "n_clean"), [(0, 50), (1, 100), (2.5, 33), (0.3, 7), (10, 120), (100, 3), (1.5, 1)]
 )
@@ -139,7 +155,6 @@ def test_a_pack_mixing_source_and_uniform_plans_trains_each_on_its_own_images(tm
     ds = make_mnist1d(1000, seed=3)
     tensors = Tensors(ds)
     train_y = ds["train_y"].values
-    model = {"architecture": "mlp", "depth": 1, "width": 16, "init": "he"}
     plans, runs = [], []
     for k, kind in enumerate(["uniform", "source", "source"]):
         extra = {"source": "random", "source_size": 50} if kind == "source" else {}
@@ -147,19 +162,7 @@ def test_a_pack_mixing_source_and_uniform_plans_trains_each_on_its_own_images(tm
         if kind == "source":
             plan.attrs["source_seed"] = 4
         plans.append(plan)
-        runs.append(
-            dict(
-                name=f"run{k}",
-                model=model,
-                seed=k,
-                lr=0.05,
-                batch_size=32,
-                epochs=2,
-                epoch_examples=320,
-                checkpoint_epochs=[2],
-                factors={"k": k},
-            )
-        )
+        runs.append(job_run(k))
     pools = [sources.source_images(plan, tensors.input_shape, None) for plan in plans]
     packed = train_job(runs, plans, tensors, [str(tmp_path / "epoch2.pt")], tmp_path / "resume", pools)
     assert "trained 3 runs packed" in capsys.readouterr().out and packed.sizes["run"] == 3
@@ -218,25 +221,11 @@ def test_a_job_records_accuracy_on_its_plans_validation_examples(tmp_path, count
 
     tensors = Tensors(make_mnist1d(1000, seed=3))
     train_y = tensors.train_y.numpy()
-    model = {"architecture": "mlp", "depth": 1, "width": 16, "init": "he"}
     plans = [
         noise.dilute(train_y, K, 100, 1, "uniform", seed=k, validation_examples=60, validation_seed=5)
         for k in range(count)
     ]
-    runs = [
-        dict(
-            name=f"run{k}",
-            model=model,
-            seed=k,
-            lr=0.05,
-            batch_size=32,
-            epochs=2,
-            epoch_examples=320,
-            checkpoint_epochs=[2],
-            factors={"k": k},
-        )
-        for k in range(count)
-    ]
+    runs = [job_run(k) for k in range(count)]
     metrics = train_job(runs, plans, tensors, [str(tmp_path / "epoch2.pt")], tmp_path / "resume")
     assert metrics["validation_curve"].dims == ("run", "epoch")
     assert "validation" in metrics["validation_curve"].attrs["description"]
