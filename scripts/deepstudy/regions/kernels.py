@@ -8,14 +8,16 @@ pass reads consecutive rows), find and place crossings in three passes (count; p
 into breakpoints, crossings closer than a tolerance making one, see :mod:`deepstudy.regions.lines`;
 split), and give the next dense layer's values at the new points by interpolation (``merge``), so
 the matrix product covers only the points that existed before the layer. Compiled once by Numba
-and cached on disk; the matrix products stay with torch. Arithmetic is float64; interpolation uses
-``torch.lerp``'s formula, like the tensor path, and both place the same breakpoints.
+and cached on disk; the matrix products stay with torch. The kernels are serial and release the
+GIL: threads run chunks of segments side by side (see :mod:`deepstudy.regions.parallel`).
+Arithmetic is float64; interpolation uses ``torch.lerp``'s formula, like the tensor path, and both
+place the same breakpoints.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import config, njit, prange, set_num_threads
+from numba import njit
 
 
 @njit(cache=True, inline="always")
@@ -30,12 +32,12 @@ def _lerp(a: float, b: float, weight: float) -> float:
     return a + weight * (b - a) if abs(weight) < 0.5 else b - (b - a) * (1.0 - weight)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def interval_crossings(z: np.ndarray, segment: np.ndarray) -> np.ndarray:
     """Number of neurons changing sign between consecutive points of one segment (rows sorted)."""
     points, width = z.shape
     counts = np.zeros(max(points - 1, 0), dtype=np.int64)
-    for i in prange(points - 1):
+    for i in range(points - 1):
         if segment[i] == segment[i + 1]:
             count = 0
             for k in range(width):
@@ -79,7 +81,31 @@ def _gather(
     return group
 
 
-@njit(cache=True, parallel=True)
+# Intervals with at most this many crossings are sorted in place (most have one or two); longer
+# ones, as on a segment's first layer, by a merge sort.
+_INSERTION_SORT = 32
+
+
+@njit(cache=True, inline="always")
+def _insertion_sort(
+    weight: np.ndarray, neuron: np.ndarray, abs_left: np.ndarray, abs_right: np.ndarray, first: int, stop: int
+) -> None:
+    """Sort crossings first..stop-1 by weight, stably, carrying their other fields along."""
+    for c in range(first + 1, stop):
+        w, k, left, right = weight[c], neuron[c], abs_left[c], abs_right[c]
+        d = c - 1
+        while d >= first and weight[d] > w:
+            weight[d + 1], neuron[d + 1], abs_left[d + 1], abs_right[d + 1] = (
+                weight[d],
+                neuron[d],
+                abs_left[d],
+                abs_right[d],
+            )
+            d -= 1
+        weight[d + 1], neuron[d + 1], abs_left[d + 1], abs_right[d + 1] = w, k, left, right
+
+
+@njit(cache=True, nogil=True)
 def place(z: np.ndarray, t: np.ndarray, counts: np.ndarray, tolerance: float) -> tuple[np.ndarray, ...]:
     """Every crossing counted in ``counts``, sorted by place in its interval and gathered into
     breakpoints (see ``_gather``).
@@ -100,7 +126,7 @@ def place(z: np.ndarray, t: np.ndarray, counts: np.ndarray, tolerance: float) ->
     abs_right = np.empty(total)
     slot = np.empty(total, dtype=np.int64)
     new = np.zeros(intervals, dtype=np.int64)
-    for i in prange(intervals):
+    for i in range(intervals):
         found, first = counts[i], start[i]
         if found == 0:
             continue
@@ -110,17 +136,19 @@ def place(z: np.ndarray, t: np.ndarray, counts: np.ndarray, tolerance: float) ->
             if _crosses(a, b):
                 neuron[j], weight[j], abs_left[j], abs_right[j] = k, a / (a - b), abs(a), abs(b)
                 j += 1
-        if found > 1:
+        if found > _INSERTION_SORT:
             placed = first + np.argsort(weight[first : first + found], kind="mergesort")
             neuron[first : first + found] = neuron[placed]
             weight[first : first + found] = weight[placed]
             abs_left[first : first + found] = abs_left[placed]
             abs_right[first : first + found] = abs_right[placed]
+        elif found > 1:
+            _insertion_sort(weight, neuron, abs_left, abs_right, first, first + found)
         new[i] = _gather(t[i], t[i + 1], weight, slot, first, found, tolerance)
     return start, neuron, weight, abs_left, abs_right, slot, new
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def split(
     z: np.ndarray,
     t: np.ndarray,
@@ -153,7 +181,7 @@ def split(
     segment_out = np.empty(size, dtype=np.int64)
     layer_out = np.empty(size, dtype=np.int64)
     point_weight = np.empty(added)
-    for i in prange(points):
+    for i in range(points):
         at = destination[i]
         t_out[at], segment_out[at], layer_out[at] = t[i], segment[i], layer[i]
         if rectify:
@@ -179,13 +207,63 @@ def split(
     return values, t_out, segment_out, layer_out, destination, point_weight
 
 
+@njit(cache=True, nogil=True)
+def walk_layer(
+    z: np.ndarray,
+    t: np.ndarray,
+    segment: np.ndarray,
+    layer: np.ndarray,
+    tolerance: float,
+    depth: int,
+    rectify: bool,
+    rectify_old: bool,
+) -> tuple[np.ndarray, ...]:
+    """One layer of the walk in one call (the fewer calls, the fewer hand-overs of the GIL between
+    threads): its crossings placed and gathered (:func:`place`) and its new points inserted
+    (:func:`split`). Returns place's arrays but ``new``, then split's, then, with ``rectify_old``,
+    relu(z) at the old points (for the next layer's matrix product)."""
+    counts = interval_crossings(z, segment)
+    start, neuron, weight, abs_left, abs_right, slot, new = place(z, t, counts, tolerance)
+    inserted = split(z, t, segment, layer, start, neuron, weight, slot, new, depth, rectify)
+    old = np.maximum(z, 0.0) if rectify_old else np.empty((0, z.shape[1]))
+    return (start, neuron, weight, abs_left, abs_right, slot) + inserted + (old,)
+
+
+@njit(cache=True, nogil=True)
+def count_breakpoints(
+    z: np.ndarray, t: np.ndarray, segment: np.ndarray, segments: int, tolerance: float
+) -> np.ndarray:
+    """The last layer's new breakpoints per segment, counted, not placed."""
+    counts = interval_crossings(z, segment)
+    new = place(z, t, counts, tolerance)[6]
+    return per_segment(new, segment, segments)
+
+
 # A new point's value is recomputed term by term where some coordinate is this close to zero,
 # relative to the size of the terms that went into it: there the interpolation's rounding could
 # decide its sign, e.g. where a whole layer is off and the next one is exactly its bias.
 _NEAR_ZERO = 1e-11
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, inline="always")
+def _largest_magnitude(row: np.ndarray) -> float:
+    """max |row| without a temporary array (the kernels run it once per new point)."""
+    largest = 0.0
+    for value in row:
+        largest = max(largest, abs(value))
+    return largest
+
+
+@njit(cache=True, inline="always")
+def _smallest_magnitude(row: np.ndarray) -> float:
+    """min |row| without a temporary array."""
+    smallest = np.inf
+    for value in row:
+        smallest = min(smallest, abs(value))
+    return smallest
+
+
+@njit(cache=True, nogil=True)
 def merge(
     y: np.ndarray,
     z: np.ndarray,
@@ -198,7 +276,6 @@ def merge(
     slot: np.ndarray,
     columns: np.ndarray,
     bias: np.ndarray,
-    blocks: int,
 ) -> np.ndarray:
     """The next dense layer's pre-activations at every merged point, from its values ``y`` at the
     old points only, without a matrix product for the new ones.
@@ -213,67 +290,59 @@ def merge(
     with W_j the weight column of neuron j (``columns[j]``, the rows of W transposed): two running
     sums per interval. Where a coordinate comes out near zero (see ``_NEAR_ZERO``) the point is
     evaluated directly, bias + sum of W_k relu(z_k) over its active neurons (those crossing there
-    are zero), as a matrix product would. ``z`` holds the layer's own values at the old points;
-    work is split into ``blocks`` ranges of intervals, one scratch vector each.
+    are zero), as a matrix product would. ``z`` holds the layer's own values at the old points.
     """
     points, width = y.shape
     added = len(point_weight)
     out = np.empty((points + added, width))
-    largest_weight = np.empty(len(columns))
+    largest_weight = np.zeros(len(columns))
     for k in range(len(columns)):
-        largest_weight[k] = np.max(np.abs(columns[k]))
-    per_block = (points + blocks - 1) // blocks
-    for block in prange(blocks):
-        running = np.empty(width)
-        crossing_here = np.zeros(len(columns), dtype=np.bool_)
-        for i in range(block * per_block, min(points, (block + 1) * per_block)):
-            at = destination[i]
-            out[at, :] = y[i, :]
-            found = (destination[i + 1] - at - 1) if i < points - 1 else 0
-            if found == 0:
-                continue
-            first, last, points_before = start[i], start[i + 1], at - i
-            scale = np.max(np.abs(y[i])) + np.max(np.abs(y[i + 1]))
-            for c in range(first, last):
-                scale += (abs_left[c] + abs_right[c]) * largest_weight[neuron[c]]
-            running[:] = 0.0
-            c = first
-            for q in range(1, found + 1):
-                w, row = point_weight[points_before + q - 1], at + q
-                while c < last and slot[c] <= q:
-                    column = columns[neuron[c]]
-                    for k in range(width):
-                        running[k] += abs_left[c] * column[k]
-                    c += 1
+        for m in range(width):
+            largest_weight[k] = max(largest_weight[k], abs(columns[k, m]))
+    running = np.empty(width)
+    crossing_here = np.zeros(len(columns), dtype=np.bool_)
+    for i in range(points):
+        at = destination[i]
+        out[at, :] = y[i, :]
+        found = (destination[i + 1] - at - 1) if i < points - 1 else 0
+        if found == 0:
+            continue
+        first, last, points_before = start[i], start[i + 1], at - i
+        scale = _largest_magnitude(y[i]) + _largest_magnitude(y[i + 1])
+        for c in range(first, last):
+            scale += (abs_left[c] + abs_right[c]) * largest_weight[neuron[c]]
+        running[:] = 0.0
+        c = first
+        for q in range(1, found + 1):
+            w, row = point_weight[points_before + q - 1], at + q
+            while c < last and slot[c] <= q:
+                column = columns[neuron[c]]
                 for k in range(width):
-                    out[row, k] = _lerp(y[i, k], y[i + 1, k], w) - (1.0 - w) * running[k]
-            running[:] = 0.0
-            c = last - 1
-            for q in range(found, 0, -1):
-                w, row = point_weight[points_before + q - 1], at + q
-                while c >= first and slot[c] > q:
-                    column = columns[neuron[c]]
-                    for k in range(width):
-                        running[k] += abs_right[c] * column[k]
-                    c -= 1
+                    running[k] += abs_left[c] * column[k]
+                c += 1
+            for k in range(width):
+                out[row, k] = _lerp(y[i, k], y[i + 1, k], w) - (1.0 - w) * running[k]
+        running[:] = 0.0
+        c = last - 1
+        for q in range(found, 0, -1):
+            w, row = point_weight[points_before + q - 1], at + q
+            while c >= first and slot[c] > q:
+                column = columns[neuron[c]]
                 for k in range(width):
-                    out[row, k] -= w * running[k]
-                if np.min(np.abs(out[row])) <= _NEAR_ZERO * scale:
-                    e = c  # this point's crossings: slots q, ending at c
-                    while e >= first and slot[e] == q:
-                        crossing_here[neuron[e]] = True
-                        e -= 1
-                    out[row, :] = bias
-                    for k in range(len(columns)):
-                        active = _lerp(z[i, k], z[i + 1, k], w)
-                        if active > 0.0 and not crossing_here[k]:
-                            out[row, :] += active * columns[k]
-                    for j in range(e + 1, c + 1):
-                        crossing_here[neuron[j]] = False
+                    running[k] += abs_right[c] * column[k]
+                c -= 1
+            for k in range(width):
+                out[row, k] -= w * running[k]
+            if _smallest_magnitude(out[row]) <= _NEAR_ZERO * scale:
+                e = c  # this point's crossings: slots q, ending at c
+                while e >= first and slot[e] == q:
+                    crossing_here[neuron[e]] = True
+                    e -= 1
+                out[row, :] = bias
+                for k in range(len(columns)):
+                    active = _lerp(z[i, k], z[i + 1, k], w)
+                    if active > 0.0 and not crossing_here[k]:
+                        out[row, :] += active * columns[k]
+                for j in range(e + 1, c + 1):
+                    crossing_here[neuron[j]] = False
     return out
-
-
-def use_threads(count: int) -> None:
-    """Run the parallel kernels on ``count`` threads (at most as many as Numba started), as many
-    as torch uses, so that neither oversubscribes a job's cores."""
-    set_num_threads(max(1, min(count, config.NUMBA_NUM_THREADS)))

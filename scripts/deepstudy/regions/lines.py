@@ -17,13 +17,14 @@ are one breakpoint, at the first of them; pieces shorter than that are no region
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from deepstudy.regions import parallel
 from deepstudy.regions.layers import DTYPE, apply_affine, float64_copy, hidden_blocks
 
 #: Breakpoints closer than this along a segment (in t, the fraction of its length) are one: 2^-40,
@@ -48,9 +49,10 @@ class Breakpoints1D:
     layer: torch.Tensor
 
 
-def _default_chunk(device: torch.device) -> int:
-    """Segments processed together: a few dozen keep a CPU's working set in cache."""
-    return 32 if device.type == "cpu" else 4096
+def _default_chunk(device: torch.device, segments: int, threads: int) -> int:
+    """Segments processed together: on the CPU at most a few dozen, which keep a thread's working
+    set in cache, and few enough that each thread gets several chunks."""
+    return parallel.chunk_size(segments, threads, 32) if device.type == "cpu" else 4096
 
 
 @dataclass
@@ -237,8 +239,6 @@ def _walk_1d_tensor(
 
 # The walk with compiled kernels (CPU) ----------------------------------------------------------
 
-_MERGE_BLOCKS = 16  # ranges of intervals the merge kernel spreads over its threads
-
 
 def _walk_1d_compiled(
     net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_points: bool
@@ -250,7 +250,6 @@ def _walk_1d_compiled(
     from deepstudy.regions import kernels  # compiled on first use, then cached
 
     blocks = hidden_blocks(net)
-    kernels.use_threads(torch.get_num_threads())
     n = len(start)
     ends = _Points1D.segment_ends(n, start.device)
     t, segment, layer = ends.t.numpy(), ends.segment.numpy(), ends.layer.numpy()
@@ -259,25 +258,22 @@ def _walk_1d_compiled(
     for depth in range(len(blocks)):
         shape = z.shape[1:]
         values = z.flatten(1).contiguous().numpy()
-        counts = kernels.interval_crossings(values, segment)
-        start, neuron, weight, abs_left, abs_right, slot, new = kernels.place(values, t, counts, COINCIDENT)
-        last = depth == len(blocks) - 1
-        if last and not last_layer_points:
-            last_counts = torch.from_numpy(kernels.per_segment(new, segment, n))
+        if depth == len(blocks) - 1 and not last_layer_points:
+            last_counts = torch.from_numpy(kernels.count_breakpoints(values, t, segment, n, COINCIDENT))
             break
-        linear = None if last else _dense_linear(blocks[depth + 1])
-        rectify = not last and linear is None
-        rectified, t, segment, layer, destination, point_weight = kernels.split(
-            values, t, segment, layer, start, neuron, weight, slot, new, depth, rectify
-        )
+        linear = _dense_linear(blocks[depth + 1]) if depth + 1 < len(blocks) else None
+        rectify = depth + 1 < len(blocks) and linear is None
+        walked = kernels.walk_layer(values, t, segment, layer, COINCIDENT, depth, rectify, linear is not None)
+        start, neuron, weight, abs_left, abs_right, slot = walked[:6]
+        rectified, t, segment, layer, destination, point_weight, rectified_old = walked[6:]
         if rectify:  # the next layer is not dense: evaluate it at every point
             z = apply_affine(blocks[depth + 1], [torch.from_numpy(rectified).view(-1, *shape)])[0]
-        elif not last:  # at the old points only; the new ones follow by interpolation
-            y = apply_affine(blocks[depth + 1], [torch.relu(z)])[0].contiguous().numpy()
+        elif linear is not None:  # at the old points only; the new ones follow by interpolation
+            y = F.linear(torch.from_numpy(rectified_old), linear.weight, linear.bias).numpy()
             columns = linear.weight.detach().T.contiguous().numpy()
             bias = np.zeros(len(y[0])) if linear.bias is None else linear.bias.detach().numpy()
             crossings = (destination, start, neuron, point_weight, abs_left, abs_right, slot)
-            z = torch.from_numpy(kernels.merge(y, values, *crossings, columns, bias, _MERGE_BLOCKS))
+            z = torch.from_numpy(kernels.merge(y, values, *crossings, columns, bias))
     return _Points1D(torch.from_numpy(segment), torch.from_numpy(t), torch.from_numpy(layer), last_counts)
 
 
@@ -291,25 +287,31 @@ def _walks(
     chunk: int | None,
     last_layer_points: bool,
     compiled: bool | None,
-) -> Iterator[tuple[int, _Points1D]]:
+) -> list[tuple[int, _Points1D]]:
     """Each chunk's first segment and its walk, with the compiled kernels on the CPU unless
-    ``compiled`` says otherwise."""
+    ``compiled`` says otherwise. Compiled walks run a chunk per thread (torch's thread count, see
+    :mod:`deepstudy.regions.parallel`); the tensor walk runs chunks in turn, each op threaded."""
     if start.shape != end.shape:
         raise ValueError(f"start {tuple(start.shape)} and end {tuple(end.shape)} differ in shape")
     start, end, device = start.detach(), end.detach(), start.device
     if compiled and device.type != "cpu":
         raise ValueError(f"the compiled region kernels run on the CPU, not on {device}")
-    walk = _walk_1d_compiled if (device.type == "cpu" if compiled is None else compiled) else _walk_1d_tensor
-    chunk = chunk or _default_chunk(device)
+    compiled = device.type == "cpu" if compiled is None else compiled
+    walk = _walk_1d_compiled if compiled else _walk_1d_tensor
+    threads = torch.get_num_threads()
+    chunk = chunk or _default_chunk(device, len(start), threads)
     net = float64_copy(net, device)
     has_hidden = bool(hidden_blocks(net))
-    for first in range(0, len(start), chunk):
+
+    @torch.no_grad()  # grad mode is per thread
+    def chunk_walk(first: int) -> tuple[int, _Points1D]:
         a, b = start[first : first + chunk], end[first : first + chunk]
         if has_hidden:
-            yield first, walk(net, a, b, last_layer_points)
-        else:  # an affine network: one region
-            none = None if last_layer_points else torch.zeros(len(a), dtype=torch.long, device=device)
-            yield first, replace(_Points1D.segment_ends(len(a), device), last_counts=none)
+            return first, walk(net, a, b, last_layer_points)
+        none = None if last_layer_points else torch.zeros(len(a), dtype=torch.long, device=device)
+        return first, replace(_Points1D.segment_ends(len(a), device), last_counts=none)  # affine: one region
+
+    return parallel.map_chunks(chunk_walk, range(0, len(start), chunk), threads if compiled else 1)
 
 
 @torch.no_grad()

@@ -1,0 +1,56 @@
+"""The exact region walks on several threads: one OpenMP runtime, the same counts, the caller's
+torch settings left as they were."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from deepstudy import models
+from deepstudy.regions.lines import breakpoints_1d, count_regions_1d
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+_RUNTIMES = """
+import sys, torch
+sys.path.insert(0, {scripts!r})
+from deepstudy import models
+from deepstudy.regions.lines import count_regions_1d
+from deepstudy.regions.planes import count_regions_2d
+torch.set_num_threads(2)
+net = models.build_model({{"architecture": "mlp", "depth": 2, "width": 16, "init": "he"}}, (4,), 3, seed=0)
+count_regions_1d(net, torch.randn(64, 4), torch.randn(64, 4))
+count_regions_2d(net, torch.randn(2, 3, 4))
+names = ("libgomp", "libiomp", "libomp", "libtbb", "omppool", "tbbpool", "workqueue")
+print(sorted({{line.split()[-1] for line in open("/proc/self/maps") if any(n in line for n in names)}}))
+"""
+
+
+def test_counting_regions_loads_a_single_threading_runtime():
+    # Numba's parallel kernels load a second OpenMP runtime beside torch's, and on a busy machine
+    # the idle threads of the two spin against each other: a count ran 25 times slower.
+    script = _RUNTIMES.format(scripts=str(SCRIPTS))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    runtimes = eval(out.stdout.strip().splitlines()[-1])  # noqa: S307 - a list literal we printed
+    assert len(runtimes) == 1, runtimes
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_counts_and_breakpoints_do_not_depend_on_threads_or_chunks(threads):
+    net = models.build_model({"architecture": "mlp", "depth": 3, "width": 24, "init": "he"}, (6,), 3, seed=1)
+    generator = torch.Generator().manual_seed(2)
+    start, end = torch.randn(37, 6, generator=generator), torch.randn(37, 6, generator=generator)
+    before = torch.get_num_threads()
+    reference = breakpoints_1d(net, start, end, chunk=37, compiled=True)
+    try:
+        torch.set_num_threads(threads)
+        for chunk in (None, 1, 5):
+            found = breakpoints_1d(net, start, end, chunk=chunk)
+            assert torch.equal(found.segment, reference.segment)  # the same breakpoints, placed
+            torch.testing.assert_close(found.t, reference.t, rtol=0, atol=1e-12)  # to a matmul's rounding
+            counts = count_regions_1d(net, start, end, chunk=chunk)
+            assert torch.equal(counts, torch.bincount(reference.segment, minlength=37) + 1)
+        assert torch.get_num_threads() == threads  # the caller's setting, restored
+    finally:
+        torch.set_num_threads(before)
