@@ -1,31 +1,172 @@
-"""Benchmark: exact region counting against dense sampling and grid hashing.
+"""Benchmark: exact region counting against regioncam, dense sampling and grid hashing.
 
-1D: a 4 × 128 He-initialised MLP on 40-dimensional input, 200 segments between random points;
-exact counting (count_regions_1d, compiled kernels on the CPU) against 4000-point sampling of the
-same segments (float32, the fast way to sample), on 2 CPU threads. Prints the speed ratio, checks
-that the exact count is never below the sampled one, and times the tensor walk (what other devices
-run) on the CPU too.
-2D: exact polygon splitting (count_regions_2d) against grid hashing at r = 1000 on planes
-through random points. Repeats on CUDA when a GPU is present.
+The cases (issue 15), on He-initialised MLPs with float32 weights, median of paired runs:
+- 1D: 4 x 128 on 40-d input, 200 segments; 3 x 512 on 784-d input, 100 segments;
+- 2D: 3 x 32 on 40-d input, 4 planes (the square of each, margin 0).
 
-Run: .venv/bin/python benchmarks/regions.py [--threads 2] [--repeats 5]
+Against regioncam (an independent exact tool, in Rust, single-threaded, float32; optional, install
+it with `pip install -e '.[benchmark]'`; its rows are skipped, saying so, where it is missing),
+both tools must count the same regions: inputs lie on a 2^-12 grid, so that float32 segments and
+planes are the same for both, and one linear layer maps regioncam's domain onto them
+(`Regioncam1D(1.0)` is [-0.5, 0.5], `Regioncam(1.0)` the square [-1, 1]^2). Where counts differ,
+the benchmark checks ours in float64: the activation patterns at the midpoints between our
+consecutive breakpoints must all differ, so each region we count is there.
+
+Also: the exact count against 4000-point float32 sampling (1D) and grid hashing at r = 1000 (2D);
+with --load, each exact count quiet and beside a CPU-bound neighbour process (loaded / quiet); on
+CUDA, when a GPU is present, the same rows for the tensor walk and 2D splitting on the GPU.
+
+Run: .venv/bin/python benchmarks/regions.py [--threads 2] [--repeats 7] [--load]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from deepstudy import models  # noqa: E402
 from deepstudy.regions.grid import grid_regions_2d  # noqa: E402
-from deepstudy.regions.lines import count_regions_1d  # noqa: E402
+from deepstudy.regions.lines import breakpoints_1d, count_regions_1d  # noqa: E402
 from deepstudy.regions.planes import count_regions_2d  # noqa: E402
+
+try:
+    import regioncam
+except ImportError:  # an optional benchmark extra
+    regioncam = None
+
+GRID = 2.0**-12  # float32 represents these inputs, their sums and halves exactly
+
+
+@dataclass(frozen=True)
+class Case:
+    """A network and its probes: ``count`` segments (dimension 1) or planes (2)."""
+
+    dimension: int
+    depth: int
+    width: int
+    inputs: int
+    count: int
+
+    def __str__(self) -> str:
+        probes = "segments" if self.dimension == 1 else "planes"
+        return f"{self.dimension}D, {self.depth}x{self.width} MLP, {self.inputs}-d, {self.count} {probes}"
+
+    def build(self, device: torch.device) -> tuple[torch.nn.Module, torch.Tensor]:
+        spec = {"architecture": "mlp", "depth": self.depth, "width": self.width, "init": "he"}
+        net = models.build_model(spec, (self.inputs,), 10, seed=0).to(device)
+        generator = torch.Generator().manual_seed(self.dimension * 1000 + self.depth)
+        shape = (self.count, 2 if self.dimension == 1 else 3, self.inputs)
+        probes = torch.round(torch.randn(shape, generator=generator) / GRID) * GRID
+        return net, probes.to(device)
+
+
+CASES = (Case(1, 4, 128, 40, 200), Case(1, 3, 512, 784, 100), Case(2, 3, 32, 40, 4))
+
+
+def exact(net: torch.nn.Module, probes: torch.Tensor) -> torch.Tensor:
+    """Our exact count per segment or plane."""
+    if probes.shape[1] == 2:
+        return count_regions_1d(net, probes[:, 0], probes[:, 1])
+    return count_regions_2d(net, probes, max_polygons=10**8)
+
+
+def regioncam_count(layers: list, probes: torch.Tensor) -> torch.Tensor:
+    """regioncam's count per segment (edges of a Regioncam1D) or plane (faces of a Regioncam)."""
+    counts = []
+    for probe in probes.cpu().numpy():
+        if len(probe) == 2:  # x = (a + b) / 2 + u (b - a), u in [-0.5, 0.5]
+            camera = regioncam.Regioncam1D(1.0)
+            camera.linear((probe[1] - probe[0])[None, :], (probe[0] + probe[1]) / 2)
+        else:  # x = a0 + s (a1 - a0) + t (a2 - a0), with s = (u + 1) / 2, t = (v + 1) / 2
+            camera = regioncam.Regioncam(1.0)
+            d1, d2 = probe[1] - probe[0], probe[2] - probe[0]
+            camera.linear(numpy.stack([d1 / 2, d2 / 2]), probe[0] + (d1 + d2) / 2)
+        camera.add(layers)
+        counts.append(camera.num_edges if len(probe) == 2 else camera.num_faces)
+    return torch.tensor(counts)
+
+
+def regioncam_layers(net: torch.nn.Module) -> list:
+    """The hidden layers (each Linear and ReLU, the output layer left out) as regioncam layers."""
+    layers = [layer for layer in copy.deepcopy(net).cpu() if not isinstance(layer, torch.nn.Flatten)]
+    return [regioncam.nn.convert(layer) for layer in layers[:-1]]
+
+
+def confirmed_in_float64(net: torch.nn.Module, start: torch.Tensor, end: torch.Tensor) -> bool:
+    """Whether the activation patterns (float64) at the midpoints between our consecutive
+    breakpoints of the segment all differ: then each region we count is there."""
+    net = copy.deepcopy(net).cpu().double()
+    start, end = start.cpu().double(), end.cpu().double()
+    found = breakpoints_1d(net, start[None], end[None])
+    t = torch.cat([torch.zeros(1, dtype=found.t.dtype), found.t, torch.ones(1, dtype=found.t.dtype)])
+    middle = (t[1:] + t[:-1]) / 2
+    h = start + middle[:, None] * (end - start)
+    patterns = []
+    for layer in list(net)[:-1]:
+        h = layer(h)
+        if isinstance(layer, torch.nn.ReLU):
+            patterns.append(h > 0)
+    pattern = torch.cat(patterns, dim=1)
+    return bool((pattern[1:] != pattern[:-1]).any(dim=1).all())
+
+
+def timed(function: Callable[[], object], device: torch.device) -> tuple[float, object]:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    result = function()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started, result
+
+
+def paired(
+    ours: Callable[[], object], other: Callable[[], object], repeats: int, device: torch.device
+) -> tuple[float, float, float, object, object]:
+    """Median times of ``ours`` and ``other`` run alternately (a shared machine's drift hits both
+    alike), the median of the per-pair ratios other / ours, and their last results."""
+    ours(), other()  # warm up: compile, cache
+    mine, theirs = [], []
+    for _ in range(repeats):
+        mine.append(timed(ours, device))
+        theirs.append(timed(other, device))
+    ratios = [b[0] / a[0] for a, b in zip(mine, theirs, strict=True)]
+    median = statistics.median
+    return (
+        median(t for t, _ in mine),
+        median(t for t, _ in theirs),
+        median(ratios),
+        mine[-1][1],
+        theirs[-1][1],
+    )
+
+
+def under_load(function: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median times of ``function`` alone and beside a CPU-bound neighbour process, alternately."""
+    function()
+    quiet, loaded = [], []
+    for _ in range(repeats):
+        quiet.append(timed(function, torch.device("cpu"))[0])
+        neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            time.sleep(0.2)  # let it take its core
+            loaded.append(timed(function, torch.device("cpu"))[0])
+        finally:
+            neighbour.kill()
+            neighbour.wait()
+    return statistics.median(quiet), statistics.median(loaded)
 
 
 @torch.no_grad()
@@ -48,67 +189,55 @@ def sampled_float32(
     return torch.cat(counts)
 
 
-def best_time(function, repeats: int, device: torch.device) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        result = function()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - started)
-    return min(times), result
+def estimate(net: torch.nn.Module, probes: torch.Tensor) -> tuple[str, torch.Tensor]:
+    """The estimate an exact count replaces: dense sampling (1D) or grid hashing (2D)."""
+    if probes.shape[1] == 2:
+        return "4000 points", sampled_float32(net, probes[:, 0], probes[:, 1], 4000)
+    return "grid r=1000", grid_regions_2d(net, probes, resolution=1000)
 
 
-def run(device: torch.device, repeats: int) -> None:
-    net = models.build_model(
-        {"architecture": "mlp", "depth": 4, "width": 128, "init": "he"}, (40,), 10, seed=0
-    )
-    net = net.to(device)
-    generator = torch.Generator().manual_seed(0)
-    start = torch.randn(200, 40, generator=generator).to(device)
-    end = torch.randn(200, 40, generator=generator).to(device)
-    count_regions_1d(net, start, end)  # warm up
-    # alternate the two so that a shared machine's drift hits both alike; report paired ratios
-    exact_times, sampled_times = [], []
-    for _ in range(repeats):
-        exact_time, exact = best_time(lambda: count_regions_1d(net, start, end), 1, device)
-        sampled_time, sampled = best_time(lambda: sampled_float32(net, start, end, 4000), 1, device)
-        exact_times.append(exact_time)
-        sampled_times.append(sampled_time)
-    ratios = sorted(s / e for s, e in zip(sampled_times, exact_times, strict=True))
-    print(f"[{device}] 1D, 4x128 MLP, 40-d input, 200 segments, {torch.get_num_threads()} threads")
-    print(f"  exact       {min(exact_times) * 1e3:8.1f} ms   regions per segment {exact.float().mean():.1f}")
-    print(
-        f"  4000 points {min(sampled_times) * 1e3:8.1f} ms   regions per segment {sampled.float().mean():.1f}"
-    )
-    print(
-        f"  speed ratio (sampling / exact): median {ratios[len(ratios) // 2]:.1f}x, "
-        f"best times {min(sampled_times) / min(exact_times):.1f}x, worst pair {ratios[0]:.1f}x"
-    )
-    if device.type == "cpu":  # the tensor walk that other devices run, for comparison
-        tensor_time, tensor = best_time(
-            lambda: count_regions_1d(net, start, end, compiled=False), repeats, device
+def run_case(case: Case, device: torch.device, repeats: int, load: bool, reference: dict) -> None:
+    net, probes = case.build(device)
+    print(f"[{device}] {case}, {torch.get_num_threads()} CPU threads")
+    count = exact(net, probes)
+    if regioncam is None:
+        print("  regioncam: not installed, rows skipped (pip install -e '.[benchmark]')")
+    elif device.type == "cpu":
+        layers = regioncam_layers(net)
+        ours, theirs, ratio, count, other = paired(
+            lambda: exact(net, probes), lambda: regioncam_count(layers, probes), repeats, device
         )
-        same = bool(torch.equal(tensor, exact))
-        print(f"  tensor walk {tensor_time * 1e3:8.1f} ms   (what CUDA runs; same counts: {same})")
-    missed = int((exact - sampled).sum())
-    never_below = bool((exact >= sampled).all())
-    print(f"  exact >= sampled on every segment: {never_below} (sampling missed {missed} regions)")
-
-    planes = torch.randn(4, 3, 40, generator=generator).to(device)
-    small = models.build_model(
-        {"architecture": "mlp", "depth": 3, "width": 32, "init": "he"}, (40,), 10, seed=0
+        reference[case] = other
+        print(f"  exact      {ours * 1e3:9.1f} ms   regions per probe {count.float().mean():.1f}")
+        print(f"  regioncam  {theirs * 1e3:9.1f} ms   (1 thread, float32)")
+        print(f"  speed ratio (regioncam / exact): {ratio:.2f}x, median of {repeats} pairs")
+    else:  # the GPU's count against regioncam's on the CPU
+        other = reference.get(case)
+    if regioncam is not None and other is not None:
+        same = count.cpu() == other
+        print(f"  identical counts: {int(same.sum())} of {len(same)}")
+        for i in (~same).nonzero().flatten().tolist():
+            mine, theirs = int(count[i]), int(other[i])
+            check = (
+                f"ours confirmed in float64: {confirmed_in_float64(net, probes[i, 0], probes[i, 1])}"
+                if case.dimension == 1
+                else ""
+            )
+            print(f"    probe {i}: exact {mine}, regioncam {theirs}; {check}")
+    name, estimated = estimate(net, probes)
+    estimate_time = timed(lambda: estimate(net, probes), device)[0]
+    exact_time = timed(lambda: exact(net, probes), device)[0]
+    never_below = bool((count >= estimated).all())
+    print(
+        f"  {name:<11}{estimate_time * 1e3:9.1f} ms   (exact {exact_time * 1e3:.1f} ms); "
+        f"exact >= estimate everywhere: {never_below}"
     )
-    small = small.to(device)
-    exact_time, exact = best_time(lambda: count_regions_2d(small, planes), 1, device)
-    grid_time, grid = best_time(lambda: grid_regions_2d(small, planes, resolution=1000), 1, device)
-    print(f"[{device}] 2D, 3x32 MLP, 40-d input, 4 planes")
-    print(f"  exact       {exact_time * 1e3:8.1f} ms   regions per plane {exact.tolist()}")
-    print(f"  grid r=1000 {grid_time * 1e3:8.1f} ms   regions per plane {grid.tolist()}")
-    above = bool((exact >= grid).all())
-    print(f"  speed ratio (grid / exact): {grid_time / exact_time:.1f}x; exact >= grid: {above}")
+    if load and device.type == "cpu":
+        quiet, loaded = under_load(lambda: exact(net, probes), repeats)
+        print(
+            f"  beside a CPU-bound neighbour: {loaded * 1e3:.1f} ms against {quiet * 1e3:.1f} ms quiet, "
+            f"{loaded / quiet:.2f}x"
+        )
 
 
 def main() -> None:
@@ -117,11 +246,16 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--load", action="store_true", help="also time each exact count beside a busy neighbour"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    run(torch.device("cpu"), args.repeats)
-    if torch.cuda.is_available():
-        run(torch.device("cuda"), args.repeats)
+    reference: dict = {}
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    for device in devices:
+        for case in CASES:
+            run_case(case, device, args.repeats, args.load, reference)
 
 
 if __name__ == "__main__":
