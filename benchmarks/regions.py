@@ -232,6 +232,11 @@ def run_case(case: Case, device: torch.device, repeats: int, load: bool, referen
         f"  {name:<11}{estimate_time * 1e3:9.1f} ms   (exact {exact_time * 1e3:.1f} ms); "
         f"exact >= estimate everywhere: {never_below}"
     )
+    if case.dimension == 1 and device.type == "cpu":  # the walk other devices run, for comparison
+        start, end = probes[:, 0], probes[:, 1]
+        tensor_time, tensor = timed(lambda: count_regions_1d(net, start, end, compiled=False), device)
+        same = bool(torch.equal(tensor, count))
+        print(f"  tensor walk{tensor_time * 1e3:9.1f} ms   (what CUDA runs; same counts: {same})")
     if load and device.type == "cpu":
         quiet, loaded = under_load(lambda: exact(net, probes), repeats)
         print(
