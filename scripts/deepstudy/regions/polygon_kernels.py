@@ -1,0 +1,264 @@
+"""Compiled CPU kernels for exact 2D region splitting (see :mod:`deepstudy.regions.planes`).
+
+With tensor operations a polygon split costs a dozen small tensor operations per neuron over every
+polygon, plus copies of all polygons' vertices and affine maps whenever one is cut. Here one kernel
+call splits each polygon of a layer's input by all of the layer's neurons in turn (their
+pre-activations are affine on it, c + s·ds + t·dt, one row of maps per input polygon), the pieces
+kept in a per-thread pool of vertices that only grows: a cut writes its two halves at the pool's
+end, an uncut piece is not touched. A neuron whose zero line misses the input polygon misses its
+pieces too (they lie inside it), so it is tested once, on the polygon's own vertices.
+
+A layer takes two calls of :func:`split_layer`: the first counts each polygon's pieces and
+vertices, the second (after the caller has placed them) cuts again and writes them, with each
+piece's masked maps (a neuron inactive at the piece's centroid zeroed) for the next layer's matrix
+product, which stays with torch. Input polygons are dealt to threads in turn, not in ranges, so
+that a thread's share does not depend on where the dense areas of the planes lie. Compiled once
+by Numba and cached on disk; arithmetic is float64 in the tensor path's order, so both cut the
+same polygons.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+#: A vertex with |z| ≤ RELATIVE_TOLERANCE · (|c| + extent · (|ds| + |dt|)) lies on a neuron's line.
+RELATIVE_TOLERANCE = 1e-11
+
+
+@njit(cache=True)
+def _grow(array: np.ndarray, size: int) -> np.ndarray:
+    """``array``, or a copy at least twice as long if it is shorter than ``size``."""
+    if size <= len(array):
+        return array
+    out = np.empty(max(size, 2 * len(array)), dtype=array.dtype)
+    out[: len(array)] = array
+    return out
+
+
+@njit(cache=True, inline="always")
+def _clip(x: np.ndarray, y: np.ndarray, first: int, count: int, z: np.ndarray, side: float, at: int) -> int:
+    """Write the part of polygon ``first``..``first + count`` where side · z ≥ 0 at ``at``; returns
+    the pool's new end. An edge whose ends lie strictly on opposite sides adds its zero crossing."""
+    for v in range(count):
+        following = v + 1 if v + 1 < count else 0
+        here, there = z[v], z[following]
+        if side * here >= 0:
+            x[at], y[at] = x[first + v], y[first + v]
+            at += 1
+        if here * there < 0:
+            weight = here / (here - there)
+            x[at] = x[first + v] + weight * (x[first + following] - x[first + v])
+            y[at] = y[first + v] + weight * (y[first + following] - y[first + v])
+            at += 1
+    return at
+
+
+@njit(cache=True)
+def _split_polygon(
+    x: np.ndarray,
+    y: np.ndarray,
+    c: np.ndarray,
+    ds: np.ndarray,
+    dt: np.ndarray,
+    extent: float,
+    limit: int,
+    pool: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Cut the convex polygon (x, y) by each neuron (maps ``c``, ``ds``, ``dt``) in turn.
+
+    ``pool`` is (vertex x, vertex y, piece start, piece size, scratch z), grown as needed and
+    returned. Returns the number of pieces (the pool's first ones), or -1 past ``limit`` pieces.
+    """
+    px, py, start, size, z = pool
+    n = len(x)
+    px, py = _grow(px, n), _grow(py, n)
+    px[:n], py[:n] = x, y
+    start[0], size[0] = 0, n
+    pieces, used = 1, n
+    for k in range(len(c)):
+        ck, sk, tk = c[k], ds[k], dt[k]
+        tolerance = RELATIVE_TOLERANCE * (abs(ck) + extent * (abs(sk) + abs(tk)))
+        positive = negative = False
+        for v in range(n):
+            value = ck + x[v] * sk + y[v] * tk
+            positive |= value > tolerance
+            negative |= value < -tolerance
+        if not (positive and negative):
+            continue  # the line misses the polygon, so it misses every piece
+        for j in range(pieces):
+            first, count = start[j], size[j]
+            z = _grow(z, count)
+            positive = negative = False
+            for v in range(count):
+                value = ck + px[first + v] * sk + py[first + v] * tk
+                if abs(value) <= tolerance:
+                    value = 0.0
+                z[v] = value
+                positive |= value > 0
+                negative |= value < 0
+            if not (positive and negative):
+                continue
+            if pieces >= limit:
+                return -1, (px, py, start, size, z)
+            px, py = _grow(px, used + 2 * count + 4), _grow(py, used + 2 * count + 4)
+            start, size = _grow(start, pieces + 1), _grow(size, pieces + 1)
+            start[j] = used
+            used = _clip(px, py, first, count, z, 1.0, used)
+            size[j] = used - start[j]
+            start[pieces] = used
+            used = _clip(px, py, first, count, z, -1.0, used)
+            size[pieces] = used - start[pieces]
+            pieces += 1
+    return pieces, (px, py, start, size, z)
+
+
+@njit(cache=True, inline="always")
+def _add_row(ck: float, sk: float, tk: float, row: np.ndarray, out: tuple) -> None:
+    """Add one input neuron's maps times its row of Wᵀ (contiguous, so the loop vectorises)."""
+    out_c, out_ds, out_dt = out
+    for o in range(len(row)):
+        out_c[o] += ck * row[o]
+        out_ds[o] += sk * row[o]
+        out_dt[o] += tk * row[o]
+
+
+@njit(cache=True, inline="always")
+def _next_maps(
+    c: np.ndarray, ds: np.ndarray, dt: np.ndarray, centre_x: float, centre_y: float, dense: tuple, out: tuple
+) -> None:
+    """One piece's maps for the next layer: the neurons inactive at its centre zeroed, then (if
+    ``dense`` = (Wᵀ, bias) is not empty) pushed through that dense layer."""
+    weight_t, bias = dense
+    out_c, out_ds, out_dt = out
+    if len(weight_t) == 0:
+        for k in range(len(c)):
+            on = c[k] + centre_x * ds[k] + centre_y * dt[k] > 0
+            out_c[k], out_ds[k], out_dt[k] = (c[k], ds[k], dt[k]) if on else (0.0, 0.0, 0.0)
+        return
+    out_c[:], out_ds[:], out_dt[:] = bias, 0.0, 0.0
+    for k in range(len(c)):
+        if c[k] + centre_x * ds[k] + centre_y * dt[k] > 0:
+            _add_row(c[k], ds[k], dt[k], weight_t[k], out)
+
+
+@njit(cache=True)
+def dense_maps(
+    maps: tuple, weight: np.ndarray, bias: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A dense layer's maps (c Wᵀ + bias, ds Wᵀ, dt Wᵀ) from its input's maps (c, ds, dt), each
+    (P, D), on one thread: the first layer's, for a few planes, cost less than starting threads."""
+    c, ds, dt = maps
+    weight_t = np.ascontiguousarray(weight.T)
+    out = (np.empty((len(c), len(bias))), np.empty((len(c), len(bias))), np.empty((len(c), len(bias))))
+    for i in range(len(c)):
+        row = (out[0][i], out[1][i], out[2][i])
+        row[0][:], row[1][:], row[2][:] = bias, 0.0, 0.0
+        for k in range(len(weight_t)):
+            _add_row(c[i, k], ds[i, k], dt[i, k], weight_t[k], row)
+    return out
+
+
+@njit(cache=True)
+def _split_share(
+    share: int,
+    shares: int,
+    polygons: tuple,
+    maps: tuple,
+    extent: float,
+    limit: int,
+    placed: tuple,
+    found: tuple,
+    out: tuple,
+    dense: tuple,
+) -> None:
+    """Cut polygons ``share``, ``share + shares``, ... (see :func:`split_layer`), with one pool."""
+    x, y, offsets = polygons
+    c, ds, dt = maps
+    piece_offsets, vertex_offsets = placed
+    pieces, vertices = found
+    out_x, out_y, out_offsets, out_c, out_ds, out_dt = out
+    write, next_maps = len(piece_offsets) > 0, len(out_c) > 0
+    pool = (np.empty(256), np.empty(256), np.empty(64, np.int64), np.empty(64, np.int64), np.empty(16))
+    for i in range(share, len(offsets) - 1, shares):
+        lo, hi = offsets[i], offsets[i + 1]
+        count, pool = _split_polygon(x[lo:hi], y[lo:hi], c[i], ds[i], dt[i], extent, limit, pool)
+        px, py, start, size = pool[0], pool[1], pool[2], pool[3]
+        pieces[i] = count
+        for j in range(max(count, 0)):
+            vertices[i] += size[j]
+        if count < 0 or not write:
+            continue
+        at = vertex_offsets[i]
+        for j in range(count):
+            piece, first, m = piece_offsets[i] + j, start[j], size[j]
+            out_offsets[piece] = at
+            out_x[at : at + m] = px[first : first + m]
+            out_y[at : at + m] = py[first : first + m]
+            at += m
+            if next_maps:
+                centre_x, centre_y = np.sum(px[first : first + m]) / m, np.sum(py[first : first + m]) / m
+                row = (out_c[piece], out_ds[piece], out_dt[piece])
+                _next_maps(c[i], ds[i], dt[i], centre_x, centre_y, dense, row)
+
+
+@njit(cache=True, parallel=True)
+def _split_parallel(shares, polygons, maps, extent, limit, placed, found, out, dense) -> None:  # noqa: ANN001
+    for share in prange(shares):
+        _split_share(share, shares, polygons, maps, extent, limit, placed, found, out, dense)
+
+
+def split_layer(
+    polygons: tuple[np.ndarray, np.ndarray, np.ndarray],
+    maps: tuple[np.ndarray, np.ndarray, np.ndarray],
+    extent: float,
+    limit: int,
+    placed: tuple[np.ndarray, np.ndarray] | None = None,
+    next_maps: str | None = None,
+    dense: tuple[np.ndarray, np.ndarray] | None = None,
+    threads: int = 1,
+) -> tuple[np.ndarray, ...]:
+    """Cut polygon i (vertices ``offsets[i]``..``offsets[i + 1]`` of ``polygons`` = (x, y, offsets))
+    by the neurons of row i of ``maps`` = (c, ds, dt), each (P, W).
+
+    Returns each polygon's number of pieces (-1 past ``limit``) and of their vertices. Given
+    ``placed`` = (piece offsets, vertex offsets) from those counts, polygon i's pieces also become
+    pieces ``piece_offsets[i]``.. of the output, their vertices from ``vertex_offsets[i]``, and the
+    output's vertex x, y and piece offsets follow; with ``next_maps`` = "masked" each piece's maps,
+    the neurons inactive at its centroid zeroed; with "dense" those maps pushed through the next
+    layer, ``dense`` = (W, bias). Polygons are dealt in turn to ``threads`` workers (Numba's
+    threads; one runs in the calling thread), each with its own pool.
+    """
+    x, y, offsets = polygons
+    count, width = maps[0].shape
+    piece_offsets, vertex_offsets = placed if placed is not None else (np.zeros(0, np.int64),) * 2
+    total_pieces = int(piece_offsets[-1]) if placed is not None else 0
+    total_vertices = int(vertex_offsets[-1]) if placed is not None else 0
+    weight_t, bias = (
+        (np.ascontiguousarray(dense[0].T), dense[1]) if dense is not None else (np.zeros((0, 0)), np.zeros(0))
+    )
+    columns = {None: 0, "masked": width, "dense": len(bias)}[next_maps]
+    rows = total_pieces if next_maps else 0
+    out = (
+        np.empty(total_vertices),
+        np.empty(total_vertices),
+        np.full(total_pieces + 1, total_vertices, dtype=np.int64),
+        *(np.empty((rows, columns)) for _ in range(3)),
+    )
+    found = (np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64))
+    args = (
+        (x, y, offsets),
+        maps,
+        extent,
+        limit,
+        (piece_offsets, vertex_offsets),
+        found,
+        out,
+        (weight_t, bias),
+    )
+    threads = min(threads, max(count, 1))
+    if threads > 1:
+        _split_parallel(threads, *args)
+    else:
+        _split_share(0, 1, *args)
+    return (*found, *out)
