@@ -5,8 +5,9 @@ exact counting (count_regions_1d, compiled kernels on the CPU) against 4000-poin
 same segments (float32, the fast way to sample), on 2 CPU threads. Prints the speed ratio, checks
 that the exact count is never below the sampled one, and times the tensor walk (what other devices
 run) on the CPU too.
-2D: exact polygon splitting (count_regions_2d) against grid hashing at r = 1000 on planes
-through random points. Repeats on CUDA when a GPU is present.
+2D: exact polygon splitting (count_regions_2d, compiled kernels on the CPU) against grid hashing
+at r = 1000 on planes through random points; on the CPU times the tensor path too. Repeats on CUDA
+when a GPU is present.
 
 Run: .venv/bin/python benchmarks/regions.py [--threads 2] [--repeats 5]
 """
@@ -102,10 +103,17 @@ def run(device: torch.device, repeats: int) -> None:
         {"architecture": "mlp", "depth": 3, "width": 32, "init": "he"}, (40,), 10, seed=0
     )
     small = small.to(device)
-    exact_time, exact = best_time(lambda: count_regions_2d(small, planes), 1, device)
+    count_regions_2d(small, planes)  # warm up
+    exact_time, exact = best_time(lambda: count_regions_2d(small, planes), repeats, device)
     grid_time, grid = best_time(lambda: grid_regions_2d(small, planes, resolution=1000), 1, device)
     print(f"[{device}] 2D, 3x32 MLP, 40-d input, 4 planes")
     print(f"  exact       {exact_time * 1e3:8.1f} ms   regions per plane {exact.tolist()}")
+    if device.type == "cpu":  # the tensor path that other devices run, for comparison
+        tensor_time, tensor = best_time(
+            lambda: count_regions_2d(small, planes, compiled=False), repeats, device
+        )
+        same = bool(torch.equal(tensor, exact))
+        print(f"  tensor path {tensor_time * 1e3:8.1f} ms   (what CUDA runs; same counts: {same})")
     print(f"  grid r=1000 {grid_time * 1e3:8.1f} ms   regions per plane {grid.tolist()}")
     above = bool((exact >= grid).all())
     print(f"  speed ratio (grid / exact): {grid_time / exact_time:.1f}x; exact >= grid: {above}")

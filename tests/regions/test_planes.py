@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numba
 import pytest
 import torch
 from deepstudy import models
+from deepstudy.regions import planes as planes_module
 from deepstudy.regions.grid import grid_regions_2d
 from deepstudy.regions.planes import Polygons2D, RegionCapExceededError, count_regions_2d, polygons_2d
 from torch import nn
@@ -112,9 +114,31 @@ def test_conv_nets_are_split_alike(compiled):
     assert bool((counts > 1).all())
 
 
+def test_threaded_and_single_thread_kernels_cut_identical_polygons(monkeypatch):
+    net = mlp(10, [12, 12, 12], seed=9)
+    anchors = planes(5, (10,), seed=9)
+    single = polygons_2d(net, anchors, compiled=True)
+    monkeypatch.setattr(planes_module, "_PARALLEL_NS", 0)  # every kernel call on all threads
+    threaded = polygons_2d(net, anchors, compiled=True)
+    for field in ("plane", "count", "vertices"):
+        assert torch.equal(getattr(single, field), getattr(threaded, field)), field
+
+
+def test_the_compiled_path_uses_at_most_torchs_threads():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        count_regions_2d(mlp(3, [4], seed=0), planes(1, (3,), seed=0), compiled=True)
+        assert numba.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("compiled", PATHS)
 @pytest.mark.parametrize("count_only", [True, False])
-def test_the_cap_is_an_error_not_a_truncation(compiled, count_only):
+@pytest.mark.parametrize("chunk", [1, 16_384])
+def test_the_cap_is_an_error_not_a_truncation(compiled, count_only, chunk, monkeypatch):
+    monkeypatch.setattr(planes_module, "_CHUNK", chunk)  # polygons counted per cap check
     net = mlp(3, [16, 16], seed=7)
     anchors = planes(2, (3,), seed=7)
     total = int(count_regions_2d(net, anchors, compiled=compiled).sum())
@@ -137,3 +161,12 @@ def test_cuda_planes_are_counted_on_cuda():
     counts = count_regions_2d(net, anchors.cuda())
     assert counts.is_cuda and torch.equal(counts.cpu(), count_regions_2d(net.cpu(), anchors))
     assert grid_regions_2d(net.cuda(), anchors.cuda(), resolution=50).is_cuda
+
+
+def test_a_linear_layer_on_each_row_of_2d_inputs_is_split_like_the_tensor_path():
+    generator = torch.Generator().manual_seed(10)
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 2))
+    models.initialise(net, "he", generator)
+    anchors = planes(3, (2, 4), seed=10)
+    counts = count_regions_2d(net, anchors, compiled=True)
+    assert torch.equal(counts, count_regions_2d(net, anchors, compiled=False))

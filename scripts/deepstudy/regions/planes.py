@@ -7,9 +7,9 @@ polygons of all planes, in float64.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -146,10 +146,10 @@ _CHUNK = 16_384  # input polygons counted together before the cap is checked aga
 _PARALLEL_NS = 10_000_000
 
 
-def _threads(tests: int, products: int = 0) -> int:
-    """Threads for a kernel call making ``tests`` neuron-polygon tests (about 15 ns each) and
-    ``products`` multiply-adds of a dense layer (about 0.3 ns each)."""
-    return numba.get_num_threads() if 15 * tests + products // 3 >= _PARALLEL_NS else 1
+def _parallel(tests: int, products: int = 0) -> bool:
+    """Whether a kernel call making ``tests`` neuron-polygon tests (about 15 ns each) and
+    ``products`` multiply-adds of a dense layer (about 0.3 ns each) is worth Numba's threads."""
+    return 15 * tests + products // 3 >= _PARALLEL_NS
 
 
 def _count_pieces(
@@ -171,7 +171,7 @@ def _count_pieces(
         limit = max_polygons - done - (count - lo - 1)
         rows = tuple(m[lo:hi] for m in maps)
         found, size = split_layer(
-            (x, y, offsets[lo : hi + 1]), rows, extent, limit, threads=_threads((hi - lo) * width)
+            (x, y, offsets[lo : hi + 1]), rows, extent, limit, parallel=_parallel((hi - lo) * width)
         )[:2]
         done += int(found.sum())
         if (found < 0).any() or done + count - hi > max_polygons:
@@ -180,12 +180,21 @@ def _count_pieces(
     return pieces, vertices
 
 
-def _dense(block: list[nn.Module]) -> tuple[np.ndarray, np.ndarray] | None:
-    """(W, bias) of a block that is one Linear layer (after a Flatten, maybe), else None."""
-    layers = [layer for layer in block if not isinstance(layer, nn.Flatten)]
-    if len(layers) != 1 or not isinstance(layers[0], nn.Linear):
+def _dense(block: list[nn.Module], shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(W, bias) in float64 of a block that is one Linear layer on flat values of ``shape`` (or
+    after a Flatten of each of them), else None (a Linear on 2-D values acts on each row)."""
+    flat = len(shape) == 1
+    if (
+        len(block) == 2
+        and isinstance(block[0], nn.Flatten)
+        and (block[0].start_dim, block[0].end_dim) == (1, -1)
+    ):
+        block, flat = block[1:], True
+    if not flat or len(block) != 1 or not isinstance(block[0], nn.Linear):
         return None
-    weight, bias = layers[0].weight.detach().to(DTYPE), layers[0].bias
+    if block[0].in_features != math.prod(shape):
+        return None  # torch says what does not fit
+    weight, bias = block[0].weight.detach().to(DTYPE), block[0].bias
     bias = torch.zeros(len(weight), dtype=DTYPE) if bias is None else bias.detach().to(DTYPE)
     return weight.numpy(), bias.numpy()
 
@@ -194,7 +203,7 @@ def _first_maps(block: list[nn.Module], params: list[torch.Tensor]) -> list[torc
     """The first hidden layer's maps on the planes (a dense one's in a kernel, see ``dense_maps``)."""
     from deepstudy.regions.polygon_kernels import dense_maps
 
-    dense = _dense(block)
+    dense = _dense(block, tuple(params[0].shape[1:]))
     if dense is None:
         return apply_affine(block, params)
     flat = tuple(p.flatten(1).contiguous().numpy() for p in params)
@@ -226,12 +235,12 @@ def _split_compiled(
         if last and count_only:
             return torch.from_numpy(np.bincount(plane, weights=pieces, minlength=n).astype(np.int64))
         placed = (np.concatenate([[0], np.cumsum(pieces)]), np.concatenate([[0], np.cumsum(vertices)]))
-        dense = None if last else _dense(blocks[depth + 1])
+        dense = None if last else _dense(blocks[depth + 1], tuple(shape))
         next_maps = None if last else ("masked" if dense is None else "dense")
         pieces_out, width = int(placed[0][-1]), maps[0].shape[1]
-        threads = _threads(pieces_out * width, pieces_out * width * len(dense[1]) * 3 // 2 if dense else 0)
+        parallel = _parallel(pieces_out * width, pieces_out * width * len(dense[1]) * 3 // 2 if dense else 0)
         x, y, offsets, *masked = split_layer(
-            polygons, maps, extent, max_polygons + 1, placed, next_maps, dense, threads
+            polygons, maps, extent, max_polygons + 1, placed, next_maps, dense, parallel
         )[2:]
         polygons = (x, y, offsets)
         plane = np.repeat(plane, pieces)

@@ -20,7 +20,7 @@ same polygons.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 #: A vertex with |z| ≤ RELATIVE_TOLERANCE · (|c| + extent · (|ds| + |dt|)) lies on a neuron's line.
 RELATIVE_TOLERANCE = 1e-11
@@ -63,14 +63,17 @@ def _split_polygon(
     dt: np.ndarray,
     extent: float,
     limit: int,
-    pool: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    pool: tuple,
+) -> tuple[int, int, tuple]:
     """Cut the convex polygon (x, y) by each neuron (maps ``c``, ``ds``, ``dt``) in turn.
 
-    ``pool`` is (vertex x, vertex y, piece start, piece size, scratch z), grown as needed and
-    returned. Returns the number of pieces (the pool's first ones), or -1 past ``limit`` pieces.
+    ``pool`` is (vertex x, vertex y, piece start, piece size, scratch z, cutters), grown as needed
+    and returned. Returns the number of pieces (the pool's first ones; -1 past ``limit`` pieces)
+    and of cutters, the neurons whose line crosses the polygon (all others keep their sign on it).
     """
-    px, py, start, size, z = pool
+    px, py, start, size, z, cutters = pool
+    cutters = _grow(cutters, len(c))
+    crossing = 0
     n = len(x)
     px, py = _grow(px, n), _grow(py, n)
     px[:n], py[:n] = x, y
@@ -86,6 +89,8 @@ def _split_polygon(
             negative |= value < -tolerance
         if not (positive and negative):
             continue  # the line misses the polygon, so it misses every piece
+        cutters[crossing] = k
+        crossing += 1
         for j in range(pieces):
             first, count = start[j], size[j]
             z = _grow(z, count)
@@ -100,7 +105,7 @@ def _split_polygon(
             if not (positive and negative):
                 continue
             if pieces >= limit:
-                return -1, (px, py, start, size, z)
+                return -1, crossing, (px, py, start, size, z, cutters)
             px, py = _grow(px, used + 2 * count + 4), _grow(py, used + 2 * count + 4)
             start, size = _grow(start, pieces + 1), _grow(size, pieces + 1)
             start[j] = used
@@ -110,7 +115,7 @@ def _split_polygon(
             used = _clip(px, py, first, count, z, -1.0, used)
             size[pieces] = used - start[pieces]
             pieces += 1
-    return pieces, (px, py, start, size, z)
+    return pieces, crossing, (px, py, start, size, z, cutters)
 
 
 @njit(cache=True, inline="always")
@@ -124,22 +129,14 @@ def _add_row(ck: float, sk: float, tk: float, row: np.ndarray, out: tuple) -> No
 
 
 @njit(cache=True, inline="always")
-def _next_maps(
-    c: np.ndarray, ds: np.ndarray, dt: np.ndarray, centre_x: float, centre_y: float, dense: tuple, out: tuple
-) -> None:
-    """One piece's maps for the next layer: the neurons inactive at its centre zeroed, then (if
-    ``dense`` = (Wᵀ, bias) is not empty) pushed through that dense layer."""
-    weight_t, bias = dense
-    out_c, out_ds, out_dt = out
-    if len(weight_t) == 0:
-        for k in range(len(c)):
-            on = c[k] + centre_x * ds[k] + centre_y * dt[k] > 0
-            out_c[k], out_ds[k], out_dt[k] = (c[k], ds[k], dt[k]) if on else (0.0, 0.0, 0.0)
-        return
-    out_c[:], out_ds[:], out_dt[:] = bias, 0.0, 0.0
-    for k in range(len(c)):
-        if c[k] + centre_x * ds[k] + centre_y * dt[k] > 0:
-            _add_row(c[k], ds[k], dt[k], weight_t[k], out)
+def _on(c: np.ndarray, ds: np.ndarray, dt: np.ndarray, k: int, centre_x: float, centre_y: float) -> bool:
+    """Whether neuron k is active at a piece's centre, in the tensor path's order of operations."""
+    return c[k] + centre_x * ds[k] + centre_y * dt[k] > 0
+
+
+@njit(cache=True, inline="always")
+def _centre(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    return np.sum(x) / len(x), np.sum(y) / len(y)
 
 
 @njit(cache=True)
@@ -172,23 +169,46 @@ def _split_share(
     out: tuple,
     dense: tuple,
 ) -> None:
-    """Cut polygons ``share``, ``share + shares``, ... (see :func:`split_layer`), with one pool."""
+    """Cut polygons ``share``, ``share + shares``, ... (see :func:`split_layer`), with one pool.
+
+    A dense next layer's maps at a piece are W (mask ⊙ maps) + bias; the mask differs between the
+    pieces of one polygon only at its cutters, so the other neurons' part (``base``, by the mask at
+    the polygon's centre) is computed once per polygon and each piece adds its active cutters'.
+    """
     x, y, offsets = polygons
     c, ds, dt = maps
     piece_offsets, vertex_offsets = placed
     pieces, vertices = found
     out_x, out_y, out_offsets, out_c, out_ds, out_dt = out
-    write, next_maps = len(piece_offsets) > 0, len(out_c) > 0
-    pool = (np.empty(256), np.empty(256), np.empty(64, np.int64), np.empty(64, np.int64), np.empty(16))
+    weight_t, bias = dense
+    write, next_maps, is_dense = len(piece_offsets) > 0, len(out_c) > 0, len(weight_t) > 0
+    pool = (
+        np.empty(256),
+        np.empty(256),
+        np.empty(64, np.int64),
+        np.empty(64, np.int64),
+        np.empty(16),
+        np.empty(0, np.int64),
+    )
+    cutter = np.zeros(c.shape[1], dtype=np.bool_)
+    base = (np.empty(len(bias)), np.empty(len(bias)), np.empty(len(bias)))
     for i in range(share, len(offsets) - 1, shares):
         lo, hi = offsets[i], offsets[i + 1]
-        count, pool = _split_polygon(x[lo:hi], y[lo:hi], c[i], ds[i], dt[i], extent, limit, pool)
-        px, py, start, size = pool[0], pool[1], pool[2], pool[3]
+        count, crossing, pool = _split_polygon(x[lo:hi], y[lo:hi], c[i], ds[i], dt[i], extent, limit, pool)
+        px, py, start, size, cutters = pool[0], pool[1], pool[2], pool[3], pool[5]
         pieces[i] = count
         for j in range(max(count, 0)):
             vertices[i] += size[j]
         if count < 0 or not write:
             continue
+        if is_dense:
+            centre_x, centre_y = _centre(x[lo:hi], y[lo:hi])
+            cutter[cutters[:crossing]] = True
+            base[0][:], base[1][:], base[2][:] = bias, 0.0, 0.0
+            for k in range(c.shape[1]):
+                if not cutter[k] and _on(c[i], ds[i], dt[i], k, centre_x, centre_y):
+                    _add_row(c[i, k], ds[i, k], dt[i, k], weight_t[k], base)
+            cutter[cutters[:crossing]] = False
         at = vertex_offsets[i]
         for j in range(count):
             piece, first, m = piece_offsets[i] + j, start[j], size[j]
@@ -196,10 +216,20 @@ def _split_share(
             out_x[at : at + m] = px[first : first + m]
             out_y[at : at + m] = py[first : first + m]
             at += m
-            if next_maps:
-                centre_x, centre_y = np.sum(px[first : first + m]) / m, np.sum(py[first : first + m]) / m
-                row = (out_c[piece], out_ds[piece], out_dt[piece])
-                _next_maps(c[i], ds[i], dt[i], centre_x, centre_y, dense, row)
+            if not next_maps:
+                continue
+            centre_x, centre_y = _centre(px[first : first + m], py[first : first + m])
+            row = (out_c[piece], out_ds[piece], out_dt[piece])
+            if is_dense:
+                row[0][:], row[1][:], row[2][:] = base
+                for q in range(crossing):
+                    k = cutters[q]
+                    if _on(c[i], ds[i], dt[i], k, centre_x, centre_y):
+                        _add_row(c[i, k], ds[i, k], dt[i, k], weight_t[k], row)
+                continue
+            for k in range(c.shape[1]):
+                on = _on(c[i], ds[i], dt[i], k, centre_x, centre_y)
+                row[0][k], row[1][k], row[2][k] = (c[i, k], ds[i, k], dt[i, k]) if on else (0.0, 0.0, 0.0)
 
 
 @njit(cache=True, parallel=True)
@@ -216,7 +246,7 @@ def split_layer(
     placed: tuple[np.ndarray, np.ndarray] | None = None,
     next_maps: str | None = None,
     dense: tuple[np.ndarray, np.ndarray] | None = None,
-    threads: int = 1,
+    parallel: bool = False,
 ) -> tuple[np.ndarray, ...]:
     """Cut polygon i (vertices ``offsets[i]``..``offsets[i + 1]`` of ``polygons`` = (x, y, offsets))
     by the neurons of row i of ``maps`` = (c, ds, dt), each (P, W).
@@ -226,8 +256,8 @@ def split_layer(
     pieces ``piece_offsets[i]``.. of the output, their vertices from ``vertex_offsets[i]``, and the
     output's vertex x, y and piece offsets follow; with ``next_maps`` = "masked" each piece's maps,
     the neurons inactive at its centroid zeroed; with "dense" those maps pushed through the next
-    layer, ``dense`` = (W, bias). Polygons are dealt in turn to ``threads`` workers (Numba's
-    threads; one runs in the calling thread), each with its own pool.
+    layer, ``dense`` = (W, bias). Polygons are dealt in turn to workers, each with its own pool:
+    with ``parallel`` one per Numba thread, else one in the calling thread.
     """
     x, y, offsets = polygons
     count, width = maps[0].shape
@@ -256,7 +286,7 @@ def split_layer(
         out,
         (weight_t, bias),
     )
-    threads = min(threads, max(count, 1))
+    threads = min(get_num_threads() if parallel else 1, count)
     if threads > 1:
         _split_parallel(threads, *args)
     else:
