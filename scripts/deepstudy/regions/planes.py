@@ -1,8 +1,12 @@
 """Exact linear regions of ReLU networks in planes: the polygons each plane's square is cut into.
 
 Each neuron's zero set is a straight line inside a polygon on which every earlier neuron keeps its
-sign (see :mod:`deepstudy.regions.layers`), so polygons are split neuron by neuron, batched over all
-polygons of all planes, in float64.
+sign (see :mod:`deepstudy.regions.layers`), so polygons are split neuron by neuron, in float64; a
+vertex within a relative :data:`ON_LINE` of a line counts as on it (no sliver is cut off there).
+On the CPU compiled kernels (:mod:`deepstudy.regions.polygon_kernels`) cut each polygon by a whole
+layer per call, on one thread unless the layer is large (starting threads costs milliseconds when
+other processes keep the cores busy); on other devices tensor operations cut all polygons of all
+planes by one neuron at a time. Both cut the same polygons; results stay on the input's device.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from deepstudy.regions.layers import DTYPE, apply_affine, float64_copy, hidden_blocks, hidden_steps
+
+#: A vertex where a neuron's z = c + s·ds + t·dt has |z| ≤ ON_LINE · (|c| + extent · (|ds| + |dt|))
+#: lies on its line (``extent``: the square's side): rounding puts vertices on a line some ulps off it.
+ON_LINE = 1e-11
 
 
 class RegionCapExceededError(RuntimeError):
@@ -109,7 +117,7 @@ def _split_tensor(net: nn.Module, anchors: torch.Tensor, margin: float, max_poly
         for neuron in range(flat[0].shape[1]):
             c, ds, dt = (p[:, neuron] for p in flat)
             z = c[:, None] + vertices[..., 0] * ds[:, None] + vertices[..., 1] * dt[:, None]
-            tolerance = 1e-11 * (c.abs() + extent * (ds.abs() + dt.abs()))[:, None]
+            tolerance = ON_LINE * (c.abs() + extent * (ds.abs() + dt.abs()))[:, None]
             z = torch.where(z.abs() <= tolerance, 0.0, z)
             valid = torch.arange(vertices.shape[1], device=device)[None, :] < count[:, None]
             cut = ((z > 0) & valid).any(dim=1) & ((z < 0) & valid).any(dim=1)
@@ -155,7 +163,7 @@ def _parallel(tests: int, products: int = 0) -> bool:
 def _count_pieces(
     polygons: tuple[np.ndarray, np.ndarray, np.ndarray],
     maps: list[np.ndarray],
-    extent: float,
+    on_line: tuple[float, float],
     max_polygons: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each polygon's number of pieces and of their vertices after a layer, checking the cap after
@@ -171,7 +179,7 @@ def _count_pieces(
         limit = max_polygons - done - (count - lo - 1)
         rows = tuple(m[lo:hi] for m in maps)
         found, size = split_layer(
-            (x, y, offsets[lo : hi + 1]), rows, extent, limit, parallel=_parallel((hi - lo) * width)
+            (x, y, offsets[lo : hi + 1]), rows, on_line, limit, parallel=_parallel((hi - lo) * width)
         )[:2]
         done += int(found.sum())
         if (found < 0).any() or done + count - hi > max_polygons:
@@ -221,7 +229,7 @@ def _split_compiled(
     from deepstudy.regions.polygon_kernels import split_layer
 
     kernels.use_threads(torch.get_num_threads())
-    n, extent = len(anchors), 1.0 + 2 * abs(margin)
+    n, on_line = len(anchors), (ON_LINE, 1.0 + 2 * abs(margin))
     square = _square(n, margin, anchors.device).flatten(0, 1).numpy()
     polygons = (square[:, 0].copy(), square[:, 1].copy(), np.arange(0, 4 * n + 1, 4))
     plane = np.arange(n)
@@ -230,7 +238,7 @@ def _split_compiled(
     for depth in range(len(blocks)):
         shape = params[0].shape[1:]
         maps = tuple(p.flatten(1).contiguous().numpy() for p in params)
-        pieces, vertices = _count_pieces(polygons, maps, extent, max_polygons)
+        pieces, vertices = _count_pieces(polygons, maps, on_line, max_polygons)
         last = depth == len(blocks) - 1
         if last and count_only:
             return torch.from_numpy(np.bincount(plane, weights=pieces, minlength=n).astype(np.int64))
@@ -240,7 +248,7 @@ def _split_compiled(
         pieces_out, width = int(placed[0][-1]), maps[0].shape[1]
         parallel = _parallel(pieces_out * width, pieces_out * width * len(dense[1]) * 3 // 2 if dense else 0)
         x, y, offsets, *masked = split_layer(
-            polygons, maps, extent, max_polygons + 1, placed, next_maps, dense, parallel
+            polygons, maps, on_line, max_polygons + 1, placed, next_maps, dense, parallel
         )[2:]
         polygons = (x, y, offsets)
         plane = np.repeat(plane, pieces)

@@ -1,29 +1,28 @@
 """Compiled CPU kernels for exact 2D region splitting (see :mod:`deepstudy.regions.planes`).
 
-With tensor operations a polygon split costs a dozen small tensor operations per neuron over every
-polygon, plus copies of all polygons' vertices and affine maps whenever one is cut. Here one kernel
-call splits each polygon of a layer's input by all of the layer's neurons in turn (their
-pre-activations are affine on it, c + s·ds + t·dt, one row of maps per input polygon), the pieces
-kept in a per-thread pool of vertices that only grows: a cut writes its two halves at the pool's
-end, an uncut piece is not touched. A neuron whose zero line misses the input polygon misses its
-pieces too (they lie inside it), so it is tested once, on the polygon's own vertices.
+With tensor operations every neuron costs a dozen small operations over all polygons, plus copies
+of all polygons' vertices and affine maps whenever one is cut. Here one kernel call cuts each
+polygon of a layer's input by all of the layer's neurons in turn (their pre-activations are affine
+on it, c + s·ds + t·dt: one row of maps per input polygon), the pieces kept in a pool of vertices
+that only grows: a cut writes its two halves at the pool's end, an uncut piece is not touched. A
+neuron whose zero line misses the input polygon misses its pieces too (they lie inside it), so it
+is tested once, on the polygon's own vertices; the others are the polygon's cutters.
 
 A layer takes two calls of :func:`split_layer`: the first counts each polygon's pieces and
 vertices, the second (after the caller has placed them) cuts again and writes them, with each
-piece's masked maps (a neuron inactive at the piece's centroid zeroed) for the next layer's matrix
-product, which stays with torch. Input polygons are dealt to threads in turn, not in ranges, so
-that a thread's share does not depend on where the dense areas of the planes lie. Compiled once
-by Numba and cached on disk; arithmetic is float64 in the tensor path's order, so both cut the
-same polygons.
+piece's maps for the next layer: those of a dense next layer computed here (the pieces of a
+polygon share all but their cutters' part of the product), otherwise the masked maps (neurons
+inactive at the piece's centroid zeroed) for torch to push on. Workers take input polygons in
+turn, not in ranges, so that a worker's share does not depend on where the dense areas of the
+planes lie. Compiled once by Numba and cached on disk. The cuts use the tensor path's float64
+arithmetic in its order; the next layer's product sums in another order than torch's, so the two
+paths' polygons agree to rounding (and their counts exactly, but for ties at that level).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import get_num_threads, njit, prange
-
-#: A vertex with |z| ≤ RELATIVE_TOLERANCE · (|c| + extent · (|ds| + |dt|)) lies on a neuron's line.
-RELATIVE_TOLERANCE = 1e-11
 
 
 @njit(cache=True)
@@ -61,17 +60,20 @@ def _split_polygon(
     c: np.ndarray,
     ds: np.ndarray,
     dt: np.ndarray,
-    extent: float,
+    on_line: tuple[float, float],
     limit: int,
     pool: tuple,
 ) -> tuple[int, int, tuple]:
-    """Cut the convex polygon (x, y) by each neuron (maps ``c``, ``ds``, ``dt``) in turn.
+    """Cut the convex polygon (x, y) by each neuron (maps ``c``, ``ds``, ``dt``) in turn; a vertex
+    where |z| ≤ relative · (|c| + extent · (|ds| + |dt|)), ``on_line`` = (relative, extent), lies
+    on the neuron's line.
 
     ``pool`` is (vertex x, vertex y, piece start, piece size, scratch z, cutters), grown as needed
     and returned. Returns the number of pieces (the pool's first ones; -1 past ``limit`` pieces)
     and of cutters, the neurons whose line crosses the polygon (all others keep their sign on it).
     """
     px, py, start, size, z, cutters = pool
+    relative, extent = on_line
     cutters = _grow(cutters, len(c))
     crossing = 0
     n = len(x)
@@ -81,7 +83,7 @@ def _split_polygon(
     pieces, used = 1, n
     for k in range(len(c)):
         ck, sk, tk = c[k], ds[k], dt[k]
-        tolerance = RELATIVE_TOLERANCE * (abs(ck) + extent * (abs(sk) + abs(tk)))
+        tolerance = relative * (abs(ck) + extent * (abs(sk) + abs(tk)))
         positive = negative = False
         for v in range(n):
             value = ck + x[v] * sk + y[v] * tk
@@ -162,7 +164,7 @@ def _split_share(
     shares: int,
     polygons: tuple,
     maps: tuple,
-    extent: float,
+    on_line: tuple,
     limit: int,
     placed: tuple,
     found: tuple,
@@ -194,7 +196,7 @@ def _split_share(
     base = (np.empty(len(bias)), np.empty(len(bias)), np.empty(len(bias)))
     for i in range(share, len(offsets) - 1, shares):
         lo, hi = offsets[i], offsets[i + 1]
-        count, crossing, pool = _split_polygon(x[lo:hi], y[lo:hi], c[i], ds[i], dt[i], extent, limit, pool)
+        count, crossing, pool = _split_polygon(x[lo:hi], y[lo:hi], c[i], ds[i], dt[i], on_line, limit, pool)
         px, py, start, size, cutters = pool[0], pool[1], pool[2], pool[3], pool[5]
         pieces[i] = count
         for j in range(max(count, 0)):
@@ -233,15 +235,15 @@ def _split_share(
 
 
 @njit(cache=True, parallel=True)
-def _split_parallel(shares, polygons, maps, extent, limit, placed, found, out, dense) -> None:  # noqa: ANN001
+def _split_parallel(shares, polygons, maps, on_line, limit, placed, found, out, dense) -> None:  # noqa: ANN001
     for share in prange(shares):
-        _split_share(share, shares, polygons, maps, extent, limit, placed, found, out, dense)
+        _split_share(share, shares, polygons, maps, on_line, limit, placed, found, out, dense)
 
 
 def split_layer(
     polygons: tuple[np.ndarray, np.ndarray, np.ndarray],
     maps: tuple[np.ndarray, np.ndarray, np.ndarray],
-    extent: float,
+    on_line: tuple[float, float],
     limit: int,
     placed: tuple[np.ndarray, np.ndarray] | None = None,
     next_maps: str | None = None,
@@ -249,7 +251,8 @@ def split_layer(
     parallel: bool = False,
 ) -> tuple[np.ndarray, ...]:
     """Cut polygon i (vertices ``offsets[i]``..``offsets[i + 1]`` of ``polygons`` = (x, y, offsets))
-    by the neurons of row i of ``maps`` = (c, ds, dt), each (P, W).
+    by the neurons of row i of ``maps`` = (c, ds, dt), each (P, W); ``on_line`` = (relative
+    tolerance, extent of the square), see ``_split_polygon``.
 
     Returns each polygon's number of pieces (-1 past ``limit``) and of their vertices. Given
     ``placed`` = (piece offsets, vertex offsets) from those counts, polygon i's pieces also become
@@ -279,7 +282,7 @@ def split_layer(
     args = (
         (x, y, offsets),
         maps,
-        extent,
+        on_line,
         limit,
         (piece_offsets, vertex_offsets),
         found,
