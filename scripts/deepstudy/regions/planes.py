@@ -176,13 +176,13 @@ def _count_pieces(
     pieces, vertices = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
     for lo in range(0, count, _CHUNK):
         hi = min(lo + _CHUNK, count)
-        limit = max_polygons - done - (count - lo - 1)
+        budget = max_polygons - done - (count - hi)  # the polygons after the chunk make one or more
         rows = tuple(m[lo:hi] for m in maps)
-        found, size = split_layer(
-            (x, y, offsets[lo : hi + 1]), rows, on_line, limit, parallel=_parallel((hi - lo) * width)
-        )[:2]
+        found, size, over = split_layer(
+            (x, y, offsets[lo : hi + 1]), rows, on_line, budget, parallel=_parallel((hi - lo) * width)
+        )[:3]
         done += int(found.sum())
-        if (found < 0).any() or done + count - hi > max_polygons:
+        if over or done + count - hi > max_polygons:
             raise _cap_exceeded(max_polygons)
         pieces[lo:hi], vertices[lo:hi] = found, size
     return pieces, vertices
@@ -248,8 +248,8 @@ def _split_compiled(
         pieces_out, width = int(placed[0][-1]), maps[0].shape[1]
         parallel = _parallel(pieces_out * width, pieces_out * width * len(dense[1]) * 3 // 2 if dense else 0)
         x, y, offsets, *masked = split_layer(
-            polygons, maps, on_line, max_polygons + 1, placed, next_maps, dense, parallel
-        )[2:]
+            polygons, maps, on_line, max_polygons, placed, next_maps, dense, parallel
+        )[3:]
         polygons = (x, y, offsets)
         plane = np.repeat(plane, pieces)
         if dense is not None:
