@@ -156,13 +156,13 @@ _PARALLEL_NS = 10_000_000
 
 def _parallel(tests: int, products: int = 0) -> bool:
     """Whether a kernel call making ``tests`` neuron-polygon tests (about 15 ns each) and
-    ``products`` multiply-adds of a dense layer (about 0.3 ns each) is worth Numba's threads."""
-    return 15 * tests + products // 3 >= _PARALLEL_NS
+    ``products`` multiply-adds of a dense layer (about 0.1 ns each) is worth Numba's threads."""
+    return 15 * tests + products // 10 >= _PARALLEL_NS
 
 
 def _count_pieces(
     polygons: tuple[np.ndarray, np.ndarray, np.ndarray],
-    maps: list[np.ndarray],
+    maps: tuple[np.ndarray, np.ndarray, np.ndarray],
     on_line: tuple[float, float],
     max_polygons: int,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -202,8 +202,8 @@ def _dense(block: list[nn.Module], shape: tuple[int, ...]) -> tuple[np.ndarray, 
         return None
     if block[0].in_features != math.prod(shape):
         return None  # torch says what does not fit
-    weight, bias = block[0].weight.detach().to(DTYPE), block[0].bias
-    bias = torch.zeros(len(weight), dtype=DTYPE) if bias is None else bias.detach().to(DTYPE)
+    weight, bias = block[0].weight.detach().to("cpu", DTYPE), block[0].bias
+    bias = torch.zeros(len(weight), dtype=DTYPE) if bias is None else bias.detach().to("cpu", DTYPE)
     return weight.numpy(), bias.numpy()
 
 
