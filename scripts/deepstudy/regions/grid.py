@@ -49,4 +49,4 @@ def grid_regions_2d(
             points = value[i] + si * along_s[i] + ti * along_t[i]
             hashes.append(_pattern_hash(activation_patterns(net, points)))
         counts.append(len(torch.unique(torch.cat(hashes), dim=0)))
-    return torch.tensor(counts, dtype=torch.long)
+    return torch.tensor(counts, dtype=torch.long, device=anchors.device)
