@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numba
 import pytest
 import torch
 from deepstudy import models
+from deepstudy.regions import parallel
 from deepstudy.regions import planes as planes_module
 from deepstudy.regions.grid import grid_regions_2d
 from deepstudy.regions.planes import Polygons2D, RegionCapExceededError, count_regions_2d, polygons_2d
@@ -124,12 +124,18 @@ def test_threaded_and_single_thread_kernels_cut_identical_polygons(monkeypatch):
         assert torch.equal(getattr(single, field), getattr(threaded, field)), field
 
 
-def test_the_compiled_path_uses_at_most_torchs_threads():
+def test_the_compiled_path_uses_at_most_torchs_threads(monkeypatch):
+    monkeypatch.setattr(planes_module, "_PARALLEL_NS", 0)  # every kernel call on all threads
+    workers = []
+    real = parallel.map_chunks
+    monkeypatch.setattr(parallel, "map_chunks", lambda f, chunks, n: workers.append(n) or real(f, chunks, n))
     threads = torch.get_num_threads()
     try:
-        torch.set_num_threads(1)
-        count_regions_2d(mlp(3, [4], seed=0), planes(1, (3,), seed=0), compiled=True)
-        assert numba.get_num_threads() == 1
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            workers.clear()
+            count_regions_2d(mlp(3, [4], seed=0), planes(3, (3,), seed=0), compiled=True)
+            assert workers and max(workers) == count
     finally:
         torch.set_num_threads(threads)
 

@@ -17,8 +17,10 @@ import sys, torch
 sys.path.insert(0, {scripts!r})
 from deepstudy import models
 from deepstudy.regions.lines import count_regions_1d
+from deepstudy.regions import planes
 from deepstudy.regions.planes import count_regions_2d
 torch.set_num_threads(2)
+planes._PARALLEL_NS = 0  # every 2D kernel call on both threads
 net = models.build_model({{"architecture": "mlp", "depth": 2, "width": 16, "init": "he"}}, (4,), 3, seed=0)
 count_regions_1d(net, torch.randn(64, 4), torch.randn(64, 4))
 count_regions_2d(net, torch.randn(2, 3, 4))

@@ -154,10 +154,11 @@ _CHUNK = 16_384  # input polygons counted together before the cap is checked aga
 _PARALLEL_NS = 10_000_000
 
 
-def _parallel(tests: int, products: int = 0) -> bool:
-    """Whether a kernel call making ``tests`` neuron-polygon tests (about 15 ns each) and
-    ``products`` multiply-adds of a dense layer (about 0.1 ns each) is worth Numba's threads."""
-    return 15 * tests + products // 10 >= _PARALLEL_NS
+def _threads(tests: int, products: int = 0) -> int:
+    """Threads for a kernel call making ``tests`` neuron-polygon tests (about 15 ns each) and
+    ``products`` multiply-adds of a dense layer (about 0.1 ns each): torch's thread count where
+    that much work pays for them, else one."""
+    return torch.get_num_threads() if 15 * tests + products // 10 >= _PARALLEL_NS else 1
 
 
 def _count_pieces(
@@ -179,7 +180,7 @@ def _count_pieces(
         budget = max_polygons - done - (count - hi)  # the polygons after the chunk make one or more
         rows = tuple(m[lo:hi] for m in maps)
         found, size, over = split_layer(
-            (x, y, offsets[lo : hi + 1]), rows, on_line, budget, parallel=_parallel((hi - lo) * width)
+            (x, y, offsets[lo : hi + 1]), rows, on_line, budget, threads=_threads((hi - lo) * width)
         )[:3]
         done += int(found.sum())
         if over or done + count - hi > max_polygons:
@@ -225,10 +226,8 @@ def _split_compiled(
     NumPy arrays. A dense next layer's maps are computed in the kernel, others by torch from the
     masked maps. With ``count_only`` the last layer's pieces are counted, not written, and counts
     per plane returned."""
-    from deepstudy.regions import kernels
     from deepstudy.regions.polygon_kernels import split_layer
 
-    kernels.use_threads(torch.get_num_threads())
     n, on_line = len(anchors), (ON_LINE, 1.0 + 2 * abs(margin))
     square = _square(n, margin, anchors.device).flatten(0, 1).numpy()
     polygons = (square[:, 0].copy(), square[:, 1].copy(), np.arange(0, 4 * n + 1, 4))
@@ -246,9 +245,9 @@ def _split_compiled(
         dense = None if last else _dense(blocks[depth + 1], tuple(shape))
         next_maps = None if last else ("masked" if dense is None else "dense")
         pieces_out, width = int(placed[0][-1]), maps[0].shape[1]
-        parallel = _parallel(pieces_out * width, pieces_out * width * len(dense[1]) * 3 // 2 if dense else 0)
+        threads = _threads(pieces_out * width, pieces_out * width * len(dense[1]) * 3 // 2 if dense else 0)
         x, y, offsets, *masked = split_layer(
-            polygons, maps, on_line, max_polygons, placed, next_maps, dense, parallel
+            polygons, maps, on_line, max_polygons, placed, next_maps, dense, threads
         )[3:]
         polygons = (x, y, offsets)
         plane = np.repeat(plane, pieces)

@@ -22,7 +22,9 @@ paths' polygons agree to rounding (and their counts exactly, but for ties at tha
 from __future__ import annotations
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit
+
+from deepstudy.regions import parallel as threads_pool
 
 
 @njit(cache=True)
@@ -180,7 +182,7 @@ def dense_maps(
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _split_share(
     share: int,
     shares: int,
@@ -272,12 +274,6 @@ def _split_share(
                 row[0][k], row[1][k], row[2][k] = (c[i, k], ds[i, k], dt[i, k]) if on else (0.0, 0.0, 0.0)
 
 
-@njit(cache=True, parallel=True)
-def _split_parallel(shares, polygons, maps, on_line, budget, placed, found, out, dense) -> None:  # noqa: ANN001
-    for share in prange(shares):
-        _split_share(share, shares, polygons, maps, on_line, budget, placed, found, out, dense)
-
-
 def split_layer(
     polygons: tuple[np.ndarray, np.ndarray, np.ndarray],
     maps: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -286,7 +282,7 @@ def split_layer(
     placed: tuple[np.ndarray, np.ndarray] | None = None,
     next_maps: str | None = None,
     dense: tuple[np.ndarray, np.ndarray] | None = None,
-    parallel: bool = False,
+    threads: int = 1,
 ) -> tuple[np.ndarray, ...]:
     """Cut polygon i (vertices ``offsets[i]``..``offsets[i + 1]`` of ``polygons`` = (x, y, offsets))
     by the neurons of row i of ``maps`` = (c, ds, dt), each (P, W); ``on_line`` = (relative
@@ -298,8 +294,8 @@ def split_layer(
     pieces ``piece_offsets[i]``.. of the output, their vertices from ``vertex_offsets[i]``, and the
     output's vertex x, y and piece offsets follow; with ``next_maps`` = "masked" each piece's maps,
     the neurons inactive at its centroid zeroed; with "dense" those maps pushed through the next
-    layer, ``dense`` = (W, bias). Polygons are dealt in turn to workers, each with its own pool:
-    with ``parallel`` one per Numba thread, else one in the calling thread.
+    layer, ``dense`` = (W, bias). Polygons are dealt in turn to ``threads`` workers, each with its
+    own pool, on threads of :mod:`deepstudy.regions.parallel` (the kernel releases the GIL).
     """
     x, y, offsets = polygons
     count, width = maps[0].shape
@@ -328,9 +324,6 @@ def split_layer(
         out,
         (weight_t, bias),
     )
-    threads = min(get_num_threads() if parallel else 1, count)
-    if threads > 1:
-        _split_parallel(threads, *args)
-    else:
-        _split_share(0, 1, *args)
+    shares = max(1, min(threads, count))
+    threads_pool.map_chunks(lambda share: _split_share(share, shares, *args), range(shares), shares)
     return found[0], found[1], bool(found[2][0]), *out
