@@ -88,12 +88,16 @@ def training_slot(
 def training_job(snakemake, work: str = "training") -> Iterator[torch.device]:
     """What a rule script that trains (or analyses, ``work``) on a device runs in: its log
     (:func:`deepstudy.runner.rule_log`) and, where the job asked for a GPU, a GPU slot (``gpus``
-    and ``jobs_per_gpu`` from the config); yields the torch device."""
+    and ``jobs_per_gpu`` from the config); yields the torch device.
+
+    The config's ``device`` is a param of the training rules, so that changing it reruns them; the
+    region analyses read it from the config: it does not change what they compute."""
     gpus = snakemake.resources.get("gpu", 0), snakemake.config.get("gpus", "auto")
     share = snakemake.config.get("jobs_per_gpu", 1)
+    device = snakemake.params.get("device", snakemake.config["device"])
     with (
         rule_log(snakemake.log[0]),
-        training_slot(*gpus, snakemake.params.device, snakemake.threads, share, work) as device,
+        training_slot(*gpus, device, snakemake.threads, share, work) as device,
     ):
         yield device
 

@@ -49,7 +49,8 @@ def test_a_packed_job_analyses_each_network_as_alone_on_its_slot_and_a_new_depth
 ):
     """The fresh networks' jobs of the tiny study, with a (fake) GPU slot to take: each job's log
     says which slot it held and where it computed (the CPU: torch sees no GPU here), and each store
-    equals an analysis of its network alone. A depth added to the config then plans one job."""
+    equals an analysis of its network alone. Another device reruns nothing; a depth added to the
+    config plans one job."""
     monkeypatch.setenv("PYTHONPATH", str(repo / "scripts"))  # the rule scripts import this checkout
     config = tiny(repo) | {"device": "auto", "gpus": [5]}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
@@ -78,6 +79,9 @@ def test_a_packed_job_analyses_each_network_as_alone_on_its_slot_and_a_new_depth
         assert not differences(
             store.store_root(tmp_path / path), store.store_root(tmp_path / "alone" / path)
         ), path
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config | {"device": "cpu"}))
+    again = snakemake(repo, tmp_path, "-n", *stores)  # the device changes no statistic
+    assert "Nothing to be done" in again.stdout + again.stderr
     config["regions"]["init"]["depth"] = [1, 2, 4]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     counts = job_counts(

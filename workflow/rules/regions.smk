@@ -27,7 +27,6 @@ rule regions_init:
         networks=lambda wildcards: regions_workflow.pack_networks("init", config, wildcards),
         probes=regions_workflow.probe_options(config),
         bias_std=config["regions"]["bias_std"],
-        device=config["device"],
     output:
         stores=REGIONS_OUTPUTS["init"],
     log:
@@ -58,7 +57,6 @@ rule regions_trained:
         networks=lambda wildcards: regions_workflow.pack_networks("trained", config, wildcards),
         probes=regions_workflow.probe_options(config),
         run=lambda wildcards: noise_workflow.run_name(NOISE.run(wildcards)),
-        device=config["device"],
     output:
         stores=REGIONS_OUTPUTS["trained"],
     log:
@@ -139,7 +137,6 @@ rule regions_memorised:
     params:
         networks=lambda wildcards: regions_workflow.pack_networks("memorised", config, wildcards),
         probes=regions_workflow.probe_options(config),
-        device=config["device"],
     output:
         stores=REGIONS_OUTPUTS["memorised"],
     log:
