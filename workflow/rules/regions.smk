@@ -130,7 +130,7 @@ rule memorise:
 
 rule regions_memorised:
     message:
-        "Regions of networks memorising random labels: depth {wildcards.depth}, seed {wildcards.seed}, every width and checkpoint"
+        "Regions of networks memorising random labels: depth {wildcards.depth}, {wildcards.init} init, seed {wildcards.seed}, every width and checkpoint"
     input:
         dataset=DATASET.format(dataset=config["regions"]["dataset"]),
         checkpoints=lambda wildcards: regions_workflow.memorised_checkpoints(config, wildcards),
