@@ -1,29 +1,29 @@
-"""Rule regions_init: region statistics of one freshly initialised MLP."""
+"""Rule regions_init: region statistics of freshly initialised MLPs, one store per network (a job
+analyses a pack of them, see deepstudy.regions.workflow.PACKED), on its GPU where it holds one."""
 
-import torch
 from deepstudy import data, store
 from deepstudy.regions import analysis
-from deepstudy.runner import rule_log
+from deepstudy.training import training_job
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 
-with rule_log(snakemake.log[0]):
-    torch.set_num_threads(snakemake.threads)
-    wildcards = snakemake.wildcards
-    tensors = data.Tensors(store.open_store(snakemake.input.dataset))
-    net = analysis.fresh_mlp(
-        int(wildcards.depth),
-        int(wildcards.neurons),
-        wildcards.init,
-        tensors.input_shape,
-        tensors.num_classes,
-        int(wildcards.seed),
-        snakemake.params.bias_std,
-    )
-    result = analysis.analyse_with_options(
-        net,
-        tensors.test_x,
-        snakemake.params.probes,
-        analysis.typed_factors(dict(snakemake.wildcards.items())),
-    )
-    store.write_store(result, snakemake.output.store, snakemake.config, snakemake.rule)
+with training_job(snakemake, work="analysis") as device:
+    tensors = data.Tensors(store.open_store(snakemake.input.dataset), device)
+    networks = snakemake.params.networks
+    for network, path in zip(networks, snakemake.output.stores, strict=True):
+        net = analysis.fresh_mlp(
+            int(network["depth"]),
+            int(network["neurons"]),
+            network["init"],
+            tensors.input_shape,
+            tensors.num_classes,
+            int(network["seed"]),
+            snakemake.params.bias_std,
+        )
+        factors = analysis.typed_factors(network)
+        result = analysis.analyse_with_options(
+            net.to(device), tensors.test_x, snakemake.params.probes, factors
+        )
+        store.write_store(result, path, snakemake.config, snakemake.rule)
+        print(f"analysed {factors}")
+    print(f"analysed {len(networks)} networks in one job")

@@ -68,43 +68,57 @@ class RunResult:
 
 @contextmanager
 def training_slot(
-    gpus_requested: int, configured: list[int] | str, device: str, threads: int, jobs_per_gpu: int = 1
+    gpus_requested: int,
+    configured: list[int] | str,
+    device: str,
+    threads: int,
+    jobs_per_gpu: int = 1,
+    work: str = "training",
 ):
-    """For a training job: hold a GPU slot if it asked for one (``jobs_per_gpu`` slots a GPU), then
-    pick its torch device (and threads); yields the device. The log says which GPU the job got."""
+    """For a job that computes on a device: hold a GPU slot if it asked for one (``jobs_per_gpu``
+    slots a GPU), then pick its torch device (and threads); yields the device. The log says which
+    GPU the job got and where its ``work`` runs."""
     with gpu_slot(job_gpu_ids(gpus_requested, configured), jobs_per_gpu=jobs_per_gpu) as gpu:
-        chosen = training_device(device, threads)
+        chosen = training_device(device, threads, gpus_requested, work)
         print(f"GPU slot: {gpu} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')})")
         yield chosen
 
 
 @contextmanager
-def training_job(snakemake) -> Iterator[torch.device]:
-    """What a training rule script runs in: its log (:func:`deepstudy.runner.rule_log`) and, where
-    the job asked for a GPU, a GPU slot (``gpus`` and ``jobs_per_gpu`` from the config); yields the
-    torch device."""
+def training_job(snakemake, work: str = "training") -> Iterator[torch.device]:
+    """What a rule script that trains (or analyses, ``work``) on a device runs in: its log
+    (:func:`deepstudy.runner.rule_log`) and, where the job asked for a GPU, a GPU slot (``gpus``
+    and ``jobs_per_gpu`` from the config); yields the torch device.
+
+    The config's ``device`` is a param of the training rules, so that changing it reruns them; the
+    region analyses read it from the config: it does not change what they compute."""
     gpus = snakemake.resources.get("gpu", 0), snakemake.config.get("gpus", "auto")
     share = snakemake.config.get("jobs_per_gpu", 1)
+    device = snakemake.params.get("device", snakemake.config["device"])
     with (
         rule_log(snakemake.log[0]),
-        training_slot(*gpus, snakemake.params.device, snakemake.threads, share) as device,
+        training_slot(*gpus, device, snakemake.threads, share, work) as device,
     ):
         yield device
 
 
-def training_device(requested: str, threads: int) -> torch.device:
-    """The device a training job uses (see :func:`pick_device`), with ``threads`` CPU threads; says
-    which in the job's log."""
+def training_device(requested: str, threads: int, gpus: int = 1, work: str = "training") -> torch.device:
+    """The device a job uses (see :func:`pick_device`), with ``threads`` CPU threads; says which in
+    the job's log."""
     torch.set_num_threads(threads)
-    device = pick_device(requested)
-    print(f"training on {device} with {threads} thread(s)")
+    device = pick_device(requested, gpus)
+    print(f"{work} on {device} with {threads} thread(s)")
     return device
 
 
-def pick_device(requested: str = "auto") -> torch.device:
-    """``cuda`` when asked for or when ``auto`` finds a GPU, else ``cpu``."""
+def pick_device(requested: str = "auto", gpus: int = 1) -> torch.device:
+    """``cuda`` when asked for or when ``auto`` finds a GPU, else ``cpu``; a job that asked the
+    scheduler for no GPU (``gpus`` 0: it holds no slot) runs on the CPU, so that it never computes
+    on a GPU that another job holds."""
     if requested not in DEVICES:
         raise ValueError(f"unknown device '{requested}', expected one of {DEVICES}")
+    if gpus == 0:
+        return torch.device("cpu")
     if requested == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' was requested but torch sees no GPU")
     if requested == "auto":

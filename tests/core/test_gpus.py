@@ -6,7 +6,9 @@ import multiprocessing
 import os
 import time
 
+import torch
 from deepstudy.gpus import gpu_slot, visible_ids
+from deepstudy.training import training_slot
 
 
 def hold(ids, lock_dir, seconds, queue, jobs_per_gpu=1):
@@ -73,3 +75,22 @@ def test_jobs_per_gpu_lets_jobs_share_a_gpu_after_spreading_over_all(tmp_path):
     assert [gpu for gpu, _, _ in starts[:4]] == ["5", "7", "5", "7"]  # two slots on each GPU
     first_done = min(e[2] for e in events if e[0] == "done")
     assert starts[4][2] >= first_done - 0.05  # the fifth waited for a slot
+
+
+def test_a_job_runs_on_the_gpu_of_its_slot_and_on_the_cpu_without_one(tmp_path, monkeypatch):
+    """Under ``device: auto`` a job that holds a GPU slot computes on CUDA; one that asked the
+    scheduler for no GPU (``resources: gpu=0``, as under ``device: cpu``) stays on the CPU even
+    where torch sees a GPU, so that it never lands uninvited on a GPU that another job holds.
+    CUDA itself is faked: torch only says it is there."""
+    monkeypatch.chdir(tmp_path)  # the slots' lock files
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    with training_slot(1, [3], "auto", 1) as device:
+        assert device.type == "cuda" and os.environ["CUDA_VISIBLE_DEVICES"] == "3"
+    with training_slot(0, [3], "auto", 1) as device:
+        assert device.type == "cpu"
+    with training_slot(0, [3], "cpu", 1) as device:
+        assert device.type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with training_slot(1, [3], "auto", 1) as device:  # a slot, but no GPU torch can use
+        assert device.type == "cpu"

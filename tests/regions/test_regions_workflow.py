@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+
 import pytest
 import torch
 from conftest import validate_study as validate
@@ -10,6 +12,7 @@ from deepstudy.activation import plots as activation_plots
 from deepstudy.activation import workflow as activation_workflow
 from deepstudy.checks import ConfigError
 from deepstudy.noise.workflow import runs
+from deepstudy.paths import labels
 from deepstudy.regions import analysis, workflow
 from deepstudy.regions import plots as regions_plots
 from torch import nn
@@ -43,6 +46,66 @@ def test_trained_networks_are_the_selected_noise_runs_at_every_checkpoint(config
     paths = workflow.trained_paths(noise_runs, config)
     assert len(paths) == len(selected) * len(config["noise"]["training"]["checkpoint_epochs"])
     assert paths[0].startswith("results/regions/trained/mlp/uniform/alpha0_nclean100_bs64_lr0.05/seed0/")
+
+
+def fields(template: str) -> list[str]:
+    """The wildcards of a path template, in order."""
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+def test_a_regions_job_analyses_a_pack_of_networks_each_network_once(config, schema):
+    """A job per value of the factors that are not packed: init per depth and init (every width and
+    seed), memorised per depth, init and memorise seed (every width and checkpoint), trained per
+    noise run (every checkpoint); its outputs are the networks' own stores, each in one job."""
+    validate(config, schema)
+    noise_runs = runs(config["noise"]["grid"])
+    networks = {
+        "init": [labels(n) for n in workflow.init_networks(config)],
+        "memorised": [
+            labels({**n, "epoch": e})
+            for n in workflow.memorise_networks(config)
+            for e in config["regions"]["memorise"]["checkpoint_epochs"]
+        ],
+        "trained": [
+            labels({**r, "epoch": e})
+            for r in workflow.trained_runs(noise_runs, config)
+            for e in config["noise"]["training"]["checkpoint_epochs"]
+        ],
+    }
+    paths = {
+        "init": workflow.init_paths(config),
+        "memorised": workflow.memorised_paths(config),
+        "trained": workflow.trained_paths(noise_runs, config),
+    }
+    init = config["regions"]["init"]
+    expected_jobs = {
+        "init": len(init["depth"]) * len(init["init"]),
+        "memorised": len(init["depth"]) * len(init["init"]) * len(config["regions"]["memorise"]["seed"]),
+        "trained": len(workflow.trained_runs(noise_runs, config)),
+    }
+    for kind in workflow.KINDS:
+        outputs = workflow.pack_outputs(kind, config)
+        open_factors = fields(outputs[0])
+        assert all(fields(output) == open_factors for output in outputs)
+        jobs = {tuple(n[f] for f in open_factors) for n in networks[kind]}
+        assert len(jobs) == expected_jobs[kind] < len(paths[kind])
+        written = []
+        for key in sorted(jobs):
+            wildcards = Wildcards(zip(open_factors, key, strict=True))
+            stores = [output.format(**wildcards) for output in outputs]
+            pack = workflow.pack_networks(kind, config, wildcards)
+            assert [workflow.PATHS[kind].format(**n) for n in pack] == stores  # in the order of the outputs
+            assert pack == workflow.pack_networks(kind, config, wildcards)  # the same every time
+            written += stores
+        assert sorted(written) == sorted(paths[kind])  # every network, once
+    # a memorised network is read from its own memorisation checkpoint
+    wildcards = Wildcards(depth="2", init="he", seed="0")
+    pack = workflow.pack_networks("memorised", config, wildcards)
+    checkpoints = workflow.memorised_checkpoints(config, wildcards)
+    assert len(checkpoints) == len(pack) == len(config["regions"]["init"]["neurons"]) * 2
+    for network, path in zip(pack, checkpoints, strict=True):
+        network_folder = f"results/regions/memorise/depth2_neurons{network['neurons']}_he/seed0"
+        assert path == f"{network_folder}/epoch{network['epoch']}.pt"
 
 
 def test_a_selection_of_no_run_is_refused_before_any_job(config, schema):

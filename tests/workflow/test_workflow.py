@@ -23,7 +23,7 @@ from deepstudy.continual import claims as continual_claims
 from deepstudy.continual import workflow as continual_workflow
 from deepstudy.noise import claims as noise_claims
 from deepstudy.noise import workflow as noise_workflow
-from deepstudy.paths import CLAIMS
+from deepstudy.paths import CLAIMS, labels
 from deepstudy.regions import claims as regions_claims
 from deepstudy.regions import workflow as regions_workflow
 
@@ -168,7 +168,7 @@ def test_changing_delta_reruns_only_structured_jobs(repo, study, tmp_path):
     expected = {"dilute_labels": len(plans), "train": len(hit), "collect_noise": 1, "plot_noise": 1, "all": 1}
     expected |= {"claims": 1}  # the claims read the summaries
     if analysed:
-        expected |= {"regions_trained": len(analysed) * len(full["noise"]["training"]["checkpoint_epochs"])}
+        expected |= {"regions_trained": len(analysed)}  # a job per run, for all its checkpoints
         expected |= {"collect_regions": 1, "plot_regions": 1}
         partition = trained_runs(grid_runs, full)[0]
         expected |= {"region_partition": 1} if run_key(partition) in retrained else {}
@@ -294,8 +294,52 @@ def test_changing_a_region_option_reruns_no_training(repo, study):
     finally:
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     assert "train" not in counts and "dilute_labels" not in counts
-    assert counts["regions_init"] == 4 and counts["regions_trained"] == 4
+    full = validated(repo, config)
+    trained = regions_workflow.trained_runs(noise_workflow.runs(full["noise"]["grid"]), full)
+    depths = len(config["regions"]["init"]["depth"])  # a job per depth, for every width and seed
+    assert counts["regions_init"] == depths and counts["regions_memorised"] == depths
+    assert counts["regions_trained"] == len(trained)
     assert counts["collect_regions"] == 1 and counts["plot_regions"] == 1
+
+
+def test_each_checkpoint_store_holds_what_an_analysis_of_it_alone_gives(repo, study, tmp_path):
+    """A regions_trained job analyses every checkpoint of its run, a regions_memorised job every
+    width and checkpoint of its depth; each checkpoint's store is that of its network alone."""
+    from compare_stores import differences
+    from deepstudy import data, store
+    from deepstudy.checkpoints import read_checkpoint
+    from deepstudy.noise.workflow import NoiseStudy, run_name
+    from deepstudy.paths import DATASET, log_path
+    from deepstudy.regions import analysis
+
+    workdir, config = study
+    full = validated(repo, config)
+    noise = NoiseStudy(full)
+    tensors = data.Tensors(store.open_store(workdir / DATASET.format(dataset="mnist1d")))
+    options = regions_workflow.probe_options(full)
+    analysed = []  # (checkpoint file, the run in it, the network's factors as in paths, its store)
+    for run in regions_workflow.trained_runs(noise.runs, full):
+        for epoch in full["noise"]["training"]["checkpoint_epochs"]:
+            named = labels({**run, "epoch": epoch})
+            path = regions_workflow.PATHS["trained"].format(**named)
+            analysed.append((noise.checkpoint_path(run, epoch), run_name(run), named, path))
+    for network in regions_workflow.memorise_networks(full):
+        for epoch in full["regions"]["memorise"]["checkpoint_epochs"]:
+            named = labels({**network, "epoch": epoch})
+            checkpoint = regions_workflow.PATHS["memorise_checkpoint"].format(**named)
+            analysed.append((checkpoint, None, named, regions_workflow.PATHS["memorised"].format(**named)))
+    for checkpoint_path, run, named, path in analysed:
+        checkpoint = read_checkpoint(workdir / checkpoint_path, run)
+        factors = analysis.typed_factors(named)  # as a job of one network typed its wildcards
+        alone = analysis.analyse_with_options(
+            checkpoint.net, tensors.test_x, options, factors, excluded=checkpoint.excluded
+        )
+        store.write_store(alone, tmp_path / path, full, "alone")
+        assert not differences(store.store_root(workdir / path), store.store_root(tmp_path / path)), path
+    for kind in ("trained", "memorised"):
+        logs = list((workdir / log_path(f"regions_{kind}")).with_suffix("").rglob("*.log"))
+        members = len(regions_workflow.pack_outputs(kind, full))
+        assert logs and all(f"analysed {members} networks in one job" in log.read_text() for log in logs)
 
 
 def test_continual_summary_holds_the_accuracy_matrix(study):

@@ -5,6 +5,11 @@ REGIONS_PATHS = regions_workflow.PATHS
 # The partition of one plane is drawn for the first trained run, at its first and last checkpoint.
 PARTITION_RUN = regions_workflow.trained_runs(NOISE.runs, config)[0]
 PARTITION_EPOCHS = regions_workflow.first_and_last(config["noise"]["training"]["checkpoint_epochs"])
+# A regions job analyses a pack of networks (regions_workflow.PACKED), one store each, named (log,
+# benchmark) after its first; on its GPU slot where it holds one, else on CPU threads (the torch
+# matrix products and the compiled kernels use them: about 1.5x faster on two than on one).
+REGIONS_OUTPUTS = {kind: regions_workflow.pack_outputs(kind, config) for kind in regions_workflow.KINDS}
+REGIONS_THREADS = 2
 
 
 wildcard_constraints:
@@ -15,22 +20,24 @@ wildcard_constraints:
 
 rule regions_init:
     message:
-        "Regions of a fresh network: depth {wildcards.depth}, {wildcards.neurons} neurons, {wildcards.init} init, seed {wildcards.seed}"
+        "Regions of fresh networks of depth {wildcards.depth}, {wildcards.init} init: every width and seed"
     input:
         dataset=DATASET.format(dataset=config["regions"]["dataset"]),
     params:
+        networks=lambda wildcards: regions_workflow.pack_networks("init", config, wildcards),
         probes=regions_workflow.probe_options(config),
         bias_std=config["regions"]["bias_std"],
     output:
-        store=REGIONS_PATHS["init"],
+        stores=REGIONS_OUTPUTS["init"],
     log:
-        log_path("regions_init", REGIONS_PATHS["init"]),
+        log_path("regions_init", REGIONS_OUTPUTS["init"][0]),
     benchmark:
-        benchmark_path("regions_init", REGIONS_PATHS["init"])
-    threads: 1
+        benchmark_path("regions_init", REGIONS_OUTPUTS["init"][0])
+    threads: REGIONS_THREADS
     resources:
+        gpu=gpu_count(),
         mem_mb=2000,
-        runtime=20,
+        runtime=20 * len(REGIONS_OUTPUTS["init"]),
     conda:
         "../../envs/training.yaml"
     script:
@@ -39,23 +46,28 @@ rule regions_init:
 
 rule regions_trained:
     message:
-        "Regions of {wildcards.model} ({wildcards.noise} noise, alpha={wildcards.alpha}, seed {wildcards.seed}) at epoch {wildcards.epoch}"
+        "Regions of {wildcards.model} ({wildcards.noise} noise, alpha={wildcards.alpha}, seed {wildcards.seed}) at every checkpoint"
     input:
         dataset=DATASET.format(dataset=config["regions"]["dataset"]),
-        checkpoint=lambda wildcards: NOISE.checkpoint_path(NOISE.run(wildcards), wildcards.epoch),
+        checkpoints=lambda wildcards: [
+            NOISE.checkpoint_path(NOISE.run(wildcards), network["epoch"])
+            for network in regions_workflow.pack_networks("trained", config, wildcards)
+        ],
     params:
+        networks=lambda wildcards: regions_workflow.pack_networks("trained", config, wildcards),
         probes=regions_workflow.probe_options(config),
         run=lambda wildcards: noise_workflow.run_name(NOISE.run(wildcards)),
     output:
-        store=REGIONS_PATHS["trained"],
+        stores=REGIONS_OUTPUTS["trained"],
     log:
-        log_path("regions_trained", REGIONS_PATHS["trained"]),
+        log_path("regions_trained", REGIONS_OUTPUTS["trained"][0]),
     benchmark:
-        benchmark_path("regions_trained", REGIONS_PATHS["trained"])
-    threads: 1
+        benchmark_path("regions_trained", REGIONS_OUTPUTS["trained"][0])
+    threads: REGIONS_THREADS
     resources:
+        gpu=gpu_count(),
         mem_mb=2000,
-        runtime=30,
+        runtime=30 * len(REGIONS_OUTPUTS["trained"]),
     conda:
         "../../envs/training.yaml"
     script:
@@ -118,22 +130,24 @@ rule memorise:
 
 rule regions_memorised:
     message:
-        "Regions of a network memorising random labels: depth {wildcards.depth}, {wildcards.neurons} neurons, epoch {wildcards.epoch}"
+        "Regions of networks memorising random labels: depth {wildcards.depth}, {wildcards.init} init, seed {wildcards.seed}, every width and checkpoint"
     input:
         dataset=DATASET.format(dataset=config["regions"]["dataset"]),
-        checkpoint=REGIONS_PATHS["memorise_checkpoint"],
+        checkpoints=lambda wildcards: regions_workflow.memorised_checkpoints(config, wildcards),
     params:
+        networks=lambda wildcards: regions_workflow.pack_networks("memorised", config, wildcards),
         probes=regions_workflow.probe_options(config),
     output:
-        store=REGIONS_PATHS["memorised"],
+        stores=REGIONS_OUTPUTS["memorised"],
     log:
-        log_path("regions_memorised", REGIONS_PATHS["memorised"]),
+        log_path("regions_memorised", REGIONS_OUTPUTS["memorised"][0]),
     benchmark:
-        benchmark_path("regions_memorised", REGIONS_PATHS["memorised"])
-    threads: 1
+        benchmark_path("regions_memorised", REGIONS_OUTPUTS["memorised"][0])
+    threads: REGIONS_THREADS
     resources:
+        gpu=gpu_count(),
         mem_mb=2000,
-        runtime=30,
+        runtime=30 * len(REGIONS_OUTPUTS["memorised"]),
     conda:
         "../../envs/training.yaml"
     script:

@@ -88,7 +88,9 @@ def analyse(
     grid_resolution: int = 200,
     max_polygons: int = 200_000,
 ) -> xr.Dataset:
-    """Region statistics of ``net`` on the probes of :func:`probe_indices` (see module docstring)."""
+    """Region statistics of ``net`` on the probes of :func:`probe_indices` (see module docstring),
+    computed on the device of ``net`` and ``test_x`` (the CPU's compiled kernels, or tensor
+    operations on a GPU), returned on the CPU."""
     net = net.eval()
     start, end, kinds = _segments(test_x, probes)
     counts = count_regions_1d(net, start, end)
@@ -97,17 +99,17 @@ def analyse(
     try:
         exact = count_regions_2d(net, anchors, margin=margin, max_polygons=max_polygons)
         method = "exact"
-        patterns = exact.numpy()
+        patterns = exact.cpu().numpy()
     except RegionCapExceededError:
         method = "grid"
-        patterns = grid.numpy()
+        patterns = grid.cpu().numpy()
     distance = distance_to_boundary(net, test_x[torch.as_tensor(probes["point"])])
     statistics = {
-        "regions_1d": counts.numpy(),
+        "regions_1d": counts.cpu().numpy(),
         "patterns_2d": patterns,
-        "grid_patterns_2d": grid.numpy(),
-        "distance": distance.distance.numpy(),
-        "distance_layer": distance.layer.numpy(),
+        "grid_patterns_2d": grid.cpu().numpy(),
+        "distance": distance.distance.cpu().numpy(),
+        "distance_layer": distance.layer.cpu().numpy(),
     }
     neurons = count_neurons(net, tuple(test_x.shape[1:]))
     return _dataset(statistics, start, end, kinds, neurons, method, margin, grid_resolution)
@@ -143,7 +145,7 @@ def _dataset(
     excluded: str | None = None,
 ) -> xr.Dataset:
     """The statistics of one network as a Dataset with named dimensions, units and descriptions."""
-    length = (end - start).to(torch.float64).flatten(1).norm(dim=1).numpy()
+    length = (end - start).to(torch.float64).flatten(1).norm(dim=1).cpu().numpy()
     ds = xr.Dataset(
         {
             **{name: (dim, statistics[name]) for name, dim in _STATISTICS.items()},

@@ -11,6 +11,7 @@ study's workflow.
 from __future__ import annotations
 
 import itertools
+import string
 
 from deepstudy.checks import ConfigError, check_checkpoint_epochs
 from deepstudy.paths import CHECKPOINT_FILE, figure_path, labels
@@ -46,6 +47,10 @@ FIGURES = (
 REPORT_CATEGORY = "Linear regions"
 #: The options that every analysis of a network depends on, besides the network itself.
 PROBE_OPTIONS = ("probes", "margin", "grid_resolution", "max_polygons")
+#: The factors whose every value one job of each kind analyses, one store per network: a job per
+#: value of the other factors of the kind's path (its wildcards), so that a job's start-up (imports,
+#: the compiled kernels, the dataset: about 3 s on a CPU) is paid once for several networks.
+PACKED = {"init": ("neurons", "seed"), "memorised": ("neurons", "epoch"), "trained": ("epoch",)}
 
 
 def init_networks(config: dict) -> list[dict]:
@@ -125,6 +130,59 @@ def memorised_paths(config: dict) -> list[str]:
         PATHS["memorised"].format(epoch=epoch, **labels(network))
         for network in memorise_networks(config)
         for epoch in epochs
+    ]
+
+
+def _packed_values(kind: str, config: dict) -> dict[str, list]:
+    """The values of a kind's :data:`PACKED` factors, as the config lists them."""
+    study = config["regions"]
+    trained = study["memorise"] if kind == "memorised" else config["noise"]["training"]
+    values = {
+        "neurons": study["init"]["neurons"],
+        "seed": study["init"]["seed"],
+        "epoch": trained["checkpoint_epochs"],
+    }
+    return {factor: values[factor] for factor in PACKED[kind]}
+
+
+def pack_members(kind: str, config: dict) -> list[dict[str, str]]:
+    """The packed factors' values (as in paths) of each network of a job of ``kind``, in config order."""
+    values = _packed_values(kind, config)
+    return [
+        labels(dict(zip(values, combination, strict=True)))
+        for combination in itertools.product(*values.values())
+    ]
+
+
+class _Open(dict):
+    """Path fields to fill in; a field it lacks stays a wildcard."""
+
+    def __missing__(self, key: str) -> str:
+        return f"{{{key}}}"
+
+
+def pack_outputs(kind: str, config: dict) -> list[str]:
+    """The output stores of a job of ``kind``: one per member (:func:`pack_members`), the job's
+    wildcards (the factors not packed) left open."""
+    return [PATHS[kind].format_map(_Open(member)) for member in pack_members(kind, config)]
+
+
+def pack_networks(kind: str, config: dict, wildcards) -> list[dict[str, str]]:
+    """The networks that the job of ``kind`` named by ``wildcards`` analyses, each as its factors'
+    values in paths (in the order of its path's fields), in the order of the job's outputs."""
+    job = dict(wildcards.items())
+    names = [name for _, name, _, _ in string.Formatter().parse(PATHS[kind]) if name]
+    return [
+        {name: member[name] if name in member else job[name] for name in names}
+        for member in pack_members(kind, config)
+    ]
+
+
+def memorised_checkpoints(config: dict, wildcards) -> list[str]:
+    """The memorisation checkpoint of each network of a ``regions_memorised`` job, in output order."""
+    return [
+        PATHS["memorise_checkpoint"].format(**network)
+        for network in pack_networks("memorised", config, wildcards)
     ]
 
 
