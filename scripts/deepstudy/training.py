@@ -94,7 +94,7 @@ def training_job(snakemake, work: str = "training") -> Iterator[torch.device]:
     region analyses read it from the config: it does not change what they compute."""
     gpus = snakemake.resources.get("gpu", 0), snakemake.config.get("gpus", "auto")
     share = snakemake.config.get("jobs_per_gpu", 1)
-    device = snakemake.params.get("device", snakemake.config["device"])
+    device = getattr(snakemake.params, "device", None) or snakemake.config["device"]
     with (
         rule_log(snakemake.log[0]),
         training_slot(*gpus, device, snakemake.threads, share, work) as device,
