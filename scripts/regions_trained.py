@@ -10,7 +10,8 @@ from deepstudy.training import training_job
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake
 
 with training_job(snakemake, work="analysis") as device:
-    tensors = data.Tensors(store.open_store(snakemake.input.dataset), device)
+    tensors = data.Tensors(store.open_store(snakemake.input.dataset))
+    test_x = tensors.test_x.to(device)  # only the test split is analysed: only it goes to the GPU
     run = snakemake.params.get("run")  # a member of a pack's checkpoint; regions_memorised has none
     networks = snakemake.params.networks
     for network, checkpoint_path, path in zip(
@@ -20,7 +21,7 @@ with training_job(snakemake, work="analysis") as device:
         factors = analysis.typed_factors(network)
         result = analysis.analyse_with_options(  # a diverged run's checkpoint is excluded, with the reason
             checkpoint.net.to(device),
-            tensors.test_x,
+            test_x,
             snakemake.params.probes,
             factors,
             excluded=checkpoint.excluded,

@@ -157,6 +157,12 @@ def test_defaults_are_filled_in(config, schema):
         (["models", "mlp", "architecture"], "transformer", "models.mlp.architecture"),
         (["noise", "training", "checkpoint_epochs"], [0, 2, 2], "noise.training.checkpoint_epochs"),
         (["regions", "memorise", "checkpoint_epochs"], [0, 0], "regions.memorise.checkpoint_epochs"),
+        # a regions job analyses every width and seed of a depth: one listed twice would be two
+        # identical outputs of one job, which Snakemake refuses with a traceback
+        (["regions", "init", "seed"], [0, 0], "regions.init.seed"),
+        (["regions", "init", "neurons"], [48, 48], "regions.init.neurons"),
+        (["regions", "init", "depth"], [1, 1], "regions.init.depth"),
+        (["regions", "memorise", "seed"], [0, 0], "regions.memorise.seed"),
     ],
 )
 def test_bad_values_name_their_key(config, schema, path, value, key):

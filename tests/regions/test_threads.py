@@ -9,6 +9,7 @@ import pytest
 import torch
 from deepstudy import models
 from deepstudy.regions.lines import breakpoints_1d, count_regions_1d
+from torch import nn
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
@@ -56,3 +57,15 @@ def test_counts_and_breakpoints_do_not_depend_on_threads_or_chunks(threads):
         assert torch.get_num_threads() == threads  # the caller's setting, restored
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_linear_layer_on_each_row_of_2d_values_is_walked_like_the_tensor_path():
+    # Linear(3, 3) acts on each of the two rows of a (2, 3) value, not on the flattened six
+    # numbers: the compiled walk must not take it for a dense layer over the whole value.
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6, 2))
+    generator = torch.Generator().manual_seed(4)
+    start, end = torch.randn(9, 2, 4, generator=generator), torch.randn(9, 2, 4, generator=generator)
+    compiled = count_regions_1d(net, start, end, compiled=True)
+    assert torch.equal(compiled, count_regions_1d(net, start, end, compiled=False))
+    assert bool((compiled > 1).any())

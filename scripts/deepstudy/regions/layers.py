@@ -11,6 +11,7 @@ is affine. The output layer has no ReLU after it and does not count. Every exact
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator
 
 import torch
@@ -64,6 +65,22 @@ def hidden_steps(net: nn.Module) -> Iterator[tuple[list[nn.Module], bool]]:
 def hidden_blocks(net: nn.Module) -> list[list[nn.Module]]:
     """The affine layers before each ReLU."""
     return [block for block, hidden in hidden_steps(net) if hidden]
+
+
+def dense_linear(block: list[nn.Module], shape: tuple[int, ...]) -> nn.Linear | None:
+    """The Linear layer of a block that is one Linear on the flat values of ``shape`` (each value
+    flat, or flattened whole by a Flatten before it), else None: a Linear on 2-D values acts on
+    each row, not on the whole value, and one that does not fit is left for torch to refuse."""
+    flat = len(shape) == 1
+    if (
+        len(block) == 2
+        and isinstance(block[0], nn.Flatten)
+        and (block[0].start_dim, block[0].end_dim) == (1, -1)
+    ):
+        block, flat = block[1:], True
+    if not flat or len(block) != 1 or not isinstance(block[0], nn.Linear):
+        return None
+    return block[0] if block[0].in_features == math.prod(shape) else None
 
 
 def apply_affine(block: list[nn.Module], values: list[torch.Tensor]) -> list[torch.Tensor]:

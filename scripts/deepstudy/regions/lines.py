@@ -25,7 +25,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from deepstudy.regions import parallel
-from deepstudy.regions.layers import DTYPE, apply_affine, float64_copy, hidden_blocks
+from deepstudy.regions.layers import DTYPE, apply_affine, dense_linear, float64_copy, hidden_blocks
 
 #: Breakpoints closer than this along a segment (in t, the fraction of its length) are one: 2^-40,
 #: 4096 float64 ulps of t = 1. The places of coincident crossings, computed through a few layers,
@@ -71,12 +71,6 @@ class _Points1D:
     def segment_ends(cls, n: int, device: torch.device) -> _Points1D:
         index = torch.arange(2 * n, device=device)
         return cls(index // 2, (index % 2).to(DTYPE), torch.full_like(index, -1))
-
-
-def _dense_linear(block: list[nn.Module]) -> nn.Linear | None:
-    """The Linear layer of a block that is just one (optionally after Flatten), else None."""
-    layers = [layer for layer in block if not isinstance(layer, nn.Flatten)]
-    return layers[0] if len(layers) == 1 and isinstance(layers[0], nn.Linear) else None
 
 
 # The walk with tensor operations (any device) --------------------------------------------------
@@ -261,7 +255,7 @@ def _walk_1d_compiled(
         if depth == len(blocks) - 1 and not last_layer_points:
             last_counts = torch.from_numpy(kernels.count_breakpoints(values, t, segment, n, COINCIDENT))
             break
-        linear = _dense_linear(blocks[depth + 1]) if depth + 1 < len(blocks) else None
+        linear = dense_linear(blocks[depth + 1], tuple(shape)) if depth + 1 < len(blocks) else None
         rectify = depth + 1 < len(blocks) and linear is None
         walked = kernels.walk_layer(values, t, segment, layer, COINCIDENT, depth, rectify, linear is not None)
         start, neuron, weight, abs_left, abs_right, slot = walked[:6]

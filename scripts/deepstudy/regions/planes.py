@@ -11,7 +11,6 @@ planes by one neuron at a time. Both cut the same polygons; results stay on the 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +18,14 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from deepstudy.regions.layers import DTYPE, apply_affine, float64_copy, hidden_blocks, hidden_steps
+from deepstudy.regions.layers import (
+    DTYPE,
+    apply_affine,
+    dense_linear,
+    float64_copy,
+    hidden_blocks,
+    hidden_steps,
+)
 
 #: A vertex where a neuron's z = c + s·ds + t·dt has |z| ≤ ON_LINE · (|c| + extent · (|ds| + |dt|))
 #: lies on its line (``extent``: the square's side): rounding puts vertices on a line some ulps off it.
@@ -190,20 +196,12 @@ def _count_pieces(
 
 
 def _dense(block: list[nn.Module], shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
-    """(W, bias) in float64 of a block that is one Linear layer on flat values of ``shape`` (or
-    after a Flatten of each of them), else None (a Linear on 2-D values acts on each row)."""
-    flat = len(shape) == 1
-    if (
-        len(block) == 2
-        and isinstance(block[0], nn.Flatten)
-        and (block[0].start_dim, block[0].end_dim) == (1, -1)
-    ):
-        block, flat = block[1:], True
-    if not flat or len(block) != 1 or not isinstance(block[0], nn.Linear):
+    """(W, bias) in float64 of a block that is one Linear layer on flat values of ``shape`` (see
+    :func:`~deepstudy.regions.layers.dense_linear`), else None."""
+    linear = dense_linear(block, shape)
+    if linear is None:
         return None
-    if block[0].in_features != math.prod(shape):
-        return None  # torch says what does not fit
-    weight, bias = block[0].weight.detach().to("cpu", DTYPE), block[0].bias
+    weight, bias = linear.weight.detach().to("cpu", DTYPE), linear.bias
     bias = torch.zeros(len(weight), dtype=DTYPE) if bias is None else bias.detach().to("cpu", DTYPE)
     return weight.numpy(), bias.numpy()
 
