@@ -46,6 +46,7 @@ def map_chunks(function: Callable[[Item], Result], chunks: Iterable[Item], threa
 
 def chunk_size(items: int, threads: int, largest: int) -> int:
     """Items per chunk: at most ``largest`` (a working set that stays in cache), and small enough
-    that each thread gets a few chunks, so that the last ones finish together."""
-    per_thread = -(-items // (4 * max(threads, 1)))
+    that each thread gets several chunks, so that the last ones finish together even where another
+    process takes turns on a core."""
+    per_thread = -(-items // (16 * max(threads, 1)))
     return max(1, min(largest, per_thread))
