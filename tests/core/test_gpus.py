@@ -6,9 +6,7 @@ import multiprocessing
 import os
 import time
 
-import torch
 from deepstudy.gpus import gpu_slot, visible_ids
-from deepstudy.training import training_slot
 
 
 def hold(ids, lock_dir, seconds, queue, jobs_per_gpu=1):
@@ -82,6 +80,11 @@ def test_a_job_runs_on_the_gpu_of_its_slot_and_on_the_cpu_without_one(tmp_path, 
     scheduler for no GPU (``resources: gpu=0``, as under ``device: cpu``) stays on the CPU even
     where torch sees a GPU, so that it never lands uninvited on a GPU that another job holds.
     CUDA itself is faked: torch only says it is there."""
+    # imported here, not above: the slot tests' spawned jobs import this module, and torch would
+    # add seconds to each start, out of the order the tests stagger them in
+    import torch
+    from deepstudy.training import training_slot
+
     monkeypatch.chdir(tmp_path)  # the slots' lock files
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
