@@ -18,6 +18,7 @@ are one breakpoint, at the first of them; pieces shorter than that are no region
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -234,8 +235,20 @@ def _walk_1d_tensor(
 # The walk with compiled kernels (CPU) ----------------------------------------------------------
 
 
+def _columns(linear: nn.Linear, cache: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A dense layer's weight columns (W transposed, contiguous) and bias as arrays, made once per
+    count, not once per chunk: ``cache`` is shared by the count's chunks."""
+    if id(linear) not in cache:
+        bias = linear.bias
+        cache[id(linear)] = (
+            linear.weight.detach().T.contiguous().numpy(),
+            np.zeros(linear.out_features) if bias is None else bias.detach().numpy(),
+        )
+    return cache[id(linear)]
+
+
 def _walk_1d_compiled(
-    net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_points: bool
+    net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_points: bool, columns: dict
 ) -> _Points1D:
     """The walk on the CPU with the compiled kernels of :mod:`deepstudy.regions.kernels`: points
     stay sorted along the segments, each layer's new points written between their neighbours, and
@@ -264,10 +277,8 @@ def _walk_1d_compiled(
             z = apply_affine(blocks[depth + 1], [torch.from_numpy(rectified).view(-1, *shape)])[0]
         elif linear is not None:  # at the old points only; the new ones follow by interpolation
             y = F.linear(torch.from_numpy(rectified_old), linear.weight, linear.bias).numpy()
-            columns = linear.weight.detach().T.contiguous().numpy()
-            bias = np.zeros(len(y[0])) if linear.bias is None else linear.bias.detach().numpy()
             crossings = (destination, start, neuron, point_weight, abs_left, abs_right, slot)
-            z = torch.from_numpy(kernels.merge(y, values, *crossings, columns, bias))
+            z = torch.from_numpy(kernels.merge(y, values, *crossings, *_columns(linear, columns)))
     return _Points1D(torch.from_numpy(segment), torch.from_numpy(t), torch.from_numpy(layer), last_counts)
 
 
@@ -291,7 +302,7 @@ def _walks(
     if compiled and device.type != "cpu":
         raise ValueError(f"the compiled region kernels run on the CPU, not on {device}")
     compiled = device.type == "cpu" if compiled is None else compiled
-    walk = _walk_1d_compiled if compiled else _walk_1d_tensor
+    walk = partial(_walk_1d_compiled, columns={}) if compiled else _walk_1d_tensor
     threads = torch.get_num_threads()
     chunk = chunk or _default_chunk(device, len(start), threads)
     net = float64_copy(net, device)
