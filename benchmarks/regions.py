@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from deepstudy import models  # noqa: E402
 from deepstudy.regions.grid import grid_regions_2d  # noqa: E402
+from deepstudy.regions.layers import activation_patterns  # noqa: E402
 from deepstudy.regions.lines import breakpoints_1d, count_regions_1d  # noqa: E402
 from deepstudy.regions.planes import count_regions_2d  # noqa: E402
 
@@ -112,13 +113,7 @@ def confirmed_in_float64(net: torch.nn.Module, start: torch.Tensor, end: torch.T
     found = breakpoints_1d(net, start[None], end[None])
     t = torch.cat([torch.zeros(1, dtype=found.t.dtype), found.t, torch.ones(1, dtype=found.t.dtype)])
     middle = (t[1:] + t[:-1]) / 2
-    h = start + middle[:, None] * (end - start)
-    patterns = []
-    for layer in list(net)[:-1]:
-        h = layer(h)
-        if isinstance(layer, torch.nn.ReLU):
-            patterns.append(h > 0)
-    pattern = torch.cat(patterns, dim=1)
+    pattern = activation_patterns(net, start + middle[:, None] * (end - start))
     return bool((pattern[1:] != pattern[:-1]).any(dim=1).all())
 
 
