@@ -5,7 +5,9 @@ keeps its sign (see :mod:`deepstudy.regions.layers`): along a segment, the next 
 pre-activations are affine between consecutive breakpoints, so where each of them crosses zero is
 computed exactly (in float64), and the segment is split there. Segments are batched. On the CPU the
 bookkeeping runs in compiled kernels (:mod:`deepstudy.regions.kernels`), on other devices in tensor
-operations; both place the same breakpoints.
+operations; both place the same breakpoints. Counting on the CPU, the last hidden layer's matrix
+product is taken in float32 and every decision on it certified (:mod:`deepstudy.regions.certified`):
+the counts are the float64 walk's.
 
 A region is a maximal piece of the segment on which the activation pattern is constant, so a
 breakpoint is a place, not a neuron: where several neurons change sign at once (all of a layer's,
@@ -254,19 +256,23 @@ def _walk_1d_compiled(
     stay sorted along the segments, each layer's new points written between their neighbours, and
     where the next layer is dense its values at the new points come by interpolation, not by a
     matrix product (see ``kernels.merge``)."""
-    from deepstudy.regions import kernels  # compiled on first use, then cached
+    from deepstudy.regions import certified, kernels  # compiled on first use, then cached
 
     blocks = hidden_blocks(net)
     n = len(start)
     ends = _Points1D.segment_ends(n, start.device)
     t, segment, layer = ends.t.numpy(), ends.segment.numpy(), ends.layer.numpy()
     z = apply_affine(blocks[0], [torch.stack([start.to(DTYPE), end.to(DTYPE)], dim=1).flatten(0, 1)])[0]
-    last_counts = None
+    last_counts, last = None, None
     for depth in range(len(blocks)):
         shape = z.shape[1:]
         values = z.flatten(1).contiguous().numpy()
         if depth == len(blocks) - 1 and not last_layer_points:
-            last_counts = torch.from_numpy(kernels.count_breakpoints(values, t, segment, n, COINCIDENT))
+            if last is None:
+                counted = kernels.count_breakpoints(values, t, segment, n, COINCIDENT)
+            else:
+                counted = last.count(values, t, segment, n, COINCIDENT)
+            last_counts = torch.from_numpy(counted)
             break
         linear = dense_linear(blocks[depth + 1], tuple(shape)) if depth + 1 < len(blocks) else None
         rectify = depth + 1 < len(blocks) and linear is None
@@ -276,9 +282,19 @@ def _walk_1d_compiled(
         if rectify:  # the next layer is not dense: evaluate it at every point
             z = apply_affine(blocks[depth + 1], [torch.from_numpy(rectified).view(-1, *shape)])[0]
         elif linear is not None:  # at the old points only; the new ones follow by interpolation
-            y = F.linear(torch.from_numpy(rectified_old), linear.weight, linear.bias).numpy()
+            product = None
+            if depth + 2 == len(blocks) and not last_layer_points:  # the last layer is only counted
+                product = certified.float32_product(rectified_old, linear)
+            if product is None:
+                y = F.linear(torch.from_numpy(rectified_old), linear.weight, linear.bias).numpy()
+            else:
+                y = product[0]
             crossings = (destination, start, neuron, point_weight, abs_left, abs_right, slot)
             z = torch.from_numpy(kernels.merge(y, values, *crossings, *_columns(linear, columns)))
+            if product is not None:
+                last = certified.LastLayer(
+                    linear, product[1], values, destination, start, slot, point_weight, neuron
+                )
     return _Points1D(torch.from_numpy(segment), torch.from_numpy(t), torch.from_numpy(layer), last_counts)
 
 

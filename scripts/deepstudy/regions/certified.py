@@ -1,0 +1,267 @@
+"""The last hidden layer of the 1D count from float32 products, every decision certified.
+
+Counting regions along segments, the last hidden layer's breakpoints are counted, not placed, and
+its matrix product is most of the walk's arithmetic (all of it for three layers). Float32 products
+run at twice float64's speed on a CPU, and the count only needs, for each neuron and each interval
+between consecutive points, whether it changes sign there, and whether places of crossings lie
+more than :data:`~deepstudy.regions.lines.COINCIDENT` apart. So the product is taken in float32,
+with a rigorous bound on its error, and every decision the bound leaves open is taken again on
+float64 values: the count is the one the float64 walk gives.
+
+The bound: with u = 2^-24 and n inputs, ``fl(W h)`` in float32 (any order of summation, inputs
+rounded to float32) lies within ``(n + 2) u |W| |h| <= (n + 2) u ||W_k|| ||h||`` of ``W h`` in row
+k (Cauchy-Schwarz); here with 1% more for the float64 steps after it. Values at the points a layer
+inserts are convex combinations of their neighbours' (see ``kernels.merge``), so their bound is the
+larger of the two.
+A value within its bound of zero is recomputed in float64 (bias plus the dot product over the
+point's active inputs, as ``merge`` recomputes its near-zero values); crossings whose places are
+not certainly apart (nor from the interval's ends) have their values at both ends recomputed, and
+are gathered into breakpoints as the float64 walk gathers them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numba import njit
+from torch import nn
+
+from deepstudy.regions.kernels import _gather, _insertion_sort, _lerp, interval_crossings, per_segment
+
+_UNIT = 2.0**-24
+# The certified places are widened by this much (in w, a fraction of an interval) for the float64
+# walk's own rounding: its decisions are taken on values with errors of order 1e-16.
+_WIDEN = 1e-12
+# Inputs above this size could overflow float32: such a chunk is counted in float64.
+_FLOAT32_SAFE = 2.0**100
+
+
+def float32_product(rectified: np.ndarray, linear: nn.Linear) -> tuple[np.ndarray, np.ndarray] | None:
+    """``linear`` applied to ``rectified`` (rows, float64) through a float32 product, with the
+    bias added in float64, and each row's error factor: row i's value k lies within
+    ``error[i] * ||W_k||`` of the exact one. None where float32 is unsafe (huge inputs, or torch
+    allowed to take float32 products at lower precision)."""
+    h = torch.from_numpy(rectified)
+    norms = torch.linalg.vector_norm(h, dim=1)
+    if torch.get_float32_matmul_precision() != "highest" or (len(h) and float(norms.max()) > _FLOAT32_SAFE):
+        return None
+    weight = linear.weight.detach()
+    product = torch.nn.functional.linear(h.float(), weight.float()).double()
+    if linear.bias is not None:
+        product += linear.bias.detach()
+    error = (linear.in_features + 2) * _UNIT * 1.01 * norms + 1e-30  # + underflow to float32
+    return product.numpy(), error.numpy()
+
+
+def row_norms(linear: nn.Linear) -> np.ndarray:
+    """||W_k||, each output's weight row norm (float64)."""
+    return torch.linalg.vector_norm(linear.weight.detach().double(), dim=1).numpy()
+
+
+@njit(cache=True, nogil=True)
+def point_origins(
+    destination: np.ndarray, start: np.ndarray, slot: np.ndarray, point_weight: np.ndarray, points: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For every merged point of a layer's walk: its old point on the left, its place w between
+    that point and the next old one (-1 for old points), and the range of crossings that make it
+    (the neurons that are exactly zero there)."""
+    origin = np.empty(points, dtype=np.int64)
+    weight = np.full(points, -1.0)
+    first = np.zeros(points, dtype=np.int64)
+    stop = np.zeros(points, dtype=np.int64)
+    old = len(destination)
+    for i in range(old):
+        at = destination[i]
+        found = (destination[i + 1] - at - 1) if i < old - 1 else 0
+        origin[at] = i
+        c = start[i]
+        for q in range(1, found + 1):
+            row = at + q
+            origin[row], weight[row] = i, point_weight[at - i + q - 1]
+            while slot[c] < q:
+                c += 1
+            first[row] = c
+            while c < start[i + 1] and slot[c] == q:
+                c += 1
+            stop[row] = c
+    return origin, weight, first, stop
+
+
+@njit(cache=True, nogil=True)
+def point_errors(error: np.ndarray, origin: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Each merged point's error factor: its own at an old point, at a new one the larger of its
+    old neighbours' (its values are their convex combination, plus exact terms)."""
+    out = np.empty(len(origin))
+    for p in range(len(origin)):
+        i = origin[p]
+        out[p] = error[i] if weight[p] < 0.0 else max(error[i], error[i + 1])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _active_inputs(
+    p: int,
+    previous: np.ndarray,
+    origin: np.ndarray,
+    weight: np.ndarray,
+    first: np.ndarray,
+    stop: np.ndarray,
+    neuron: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """relu of the layer before at point p, as the walk has it: its value at an old point, the
+    interpolation of its old neighbours' at a new one, with the neurons crossing there zero."""
+    i, w = origin[p], weight[p]
+    if w < 0.0:
+        for j in range(len(out)):
+            out[j] = max(previous[i, j], 0.0)
+        return
+    for j in range(len(out)):
+        out[j] = max(_lerp(previous[i, j], previous[i + 1, j], w), 0.0)
+    for c in range(first[p], stop[p]):
+        out[neuron[c]] = 0.0
+
+
+@njit(cache=True, inline="always")
+def _exact(k: int, active: np.ndarray, layer: np.ndarray, bias: np.ndarray) -> float:
+    """Pre-activation k in float64 from the active inputs."""
+    value = bias[k]
+    for j in range(len(active)):
+        if active[j] > 0.0:
+            value += active[j] * layer[k, j]
+    return value
+
+
+@njit(cache=True, nogil=True)
+def count_breakpoints(
+    z: np.ndarray,
+    error: np.ndarray,
+    norms: np.ndarray,
+    t: np.ndarray,
+    segment: np.ndarray,
+    segments: int,
+    tolerance: float,
+    layer: np.ndarray,
+    bias: np.ndarray,
+    previous: np.ndarray,
+    origin: np.ndarray,
+    weight: np.ndarray,
+    first: np.ndarray,
+    stop: np.ndarray,
+    neuron: np.ndarray,
+) -> tuple[np.ndarray, int]:
+    """The last layer's new breakpoints per segment from values ``z`` (each within
+    ``error[p] * norms[k]`` of its float64 value; corrected in place where needed), as
+    ``kernels.count_breakpoints`` counts them on float64 values. ``layer`` and ``bias`` are the last
+    layer's weights and bias, ``previous`` the layer before at the old points, and ``origin`` ..
+    ``neuron`` say how to evaluate it at any point (see :func:`point_origins`). Also returns how
+    many values were recomputed."""
+    points, width = z.shape
+    active = np.empty(layer.shape[1])
+    recomputed = 0
+    for p in range(points):  # signs: every value within its bound of zero, in float64
+        row, bound = z[p], error[p]
+        near = 0
+        for k in range(width):
+            near += abs(row[k]) <= bound * norms[k]
+        if near == 0:
+            continue
+        _active_inputs(p, previous, origin, weight, first, stop, neuron, active)
+        for k in range(width):
+            if abs(row[k]) <= bound * norms[k]:
+                row[k] = _exact(k, active, layer, bias)
+                recomputed += 1
+    counts = interval_crossings(z, segment)
+    found = np.zeros(len(counts), dtype=np.int64)
+    most = 0
+    for i in range(len(counts)):
+        most = max(most, counts[i])
+    crossing = np.empty(most, dtype=np.int64)
+    w = np.empty(most)
+    low = np.empty(most)
+    high = np.empty(most)
+    slot = np.empty(most, dtype=np.int64)
+    for i in range(len(counts)):
+        m = counts[i]
+        if m == 0:
+            continue
+        j = 0
+        for k in range(width):
+            a, b = z[i, k], z[i + 1, k]
+            if (a < 0.0) != (b < 0.0) and a != 0.0 and b != 0.0:
+                size_a, size_b = abs(a), abs(b)
+                # a value within its bound of zero was made exact above: its error is none
+                error_a = error[i] * norms[k] if size_a > error[i] * norms[k] else 0.0
+                error_b = error[i + 1] * norms[k] if size_b > error[i + 1] * norms[k] else 0.0
+                crossing[j], w[j] = k, a / (a - b)
+                low[j] = (size_a - error_a) / (size_a - error_a + size_b + error_b) - _WIDEN
+                high[j] = (size_a + error_a) / (size_a + error_a + size_b - error_b) + _WIDEN
+                j += 1
+        _insertion_sort(w, crossing, low, high, 0, m)
+        t_left, t_right = t[i], t[i + 1]
+        certain = _lerp(t_left, t_right, low[0]) - t_left > tolerance
+        for c in range(1, m):
+            certain = (
+                certain and _lerp(t_left, t_right, low[c]) - _lerp(t_left, t_right, high[c - 1]) > tolerance
+            )
+        certain = certain and t_right - _lerp(t_left, t_right, high[m - 1]) > tolerance
+        if certain:
+            found[i] = m
+            continue
+        for side in (i, i + 1):  # not certainly apart: gather on float64 values, as the walk does
+            _active_inputs(side, previous, origin, weight, first, stop, neuron, active)
+            for c in range(m):
+                z[side, crossing[c]] = _exact(crossing[c], active, layer, bias)
+                recomputed += 1
+        for c in range(m):
+            a, b = z[i, crossing[c]], z[i + 1, crossing[c]]
+            w[c] = a / (a - b)
+        _insertion_sort(w, crossing, low, high, 0, m)
+        found[i] = _gather(t_left, t_right, w, slot, 0, m, tolerance)
+    return per_segment(found, segment, segments), recomputed
+
+
+@dataclass
+class LastLayer:
+    """What the certified count of the last hidden layer needs: its Linear, the error factors of
+    its float32 product at the old points (see :func:`float32_product`), and the layer before's
+    values there and crossings, to evaluate any point in float64."""
+
+    linear: nn.Linear
+    error: np.ndarray
+    previous: np.ndarray
+    destination: np.ndarray
+    start: np.ndarray
+    slot: np.ndarray
+    point_weight: np.ndarray
+    neuron: np.ndarray
+
+    def count(
+        self, z: np.ndarray, t: np.ndarray, segment: np.ndarray, segments: int, tolerance: float
+    ) -> np.ndarray:
+        """The last layer's new breakpoints per segment, from its values ``z`` at every point."""
+        origin, weight, first, stop = point_origins(
+            self.destination, self.start, self.slot, self.point_weight, len(t)
+        )
+        bias = self.linear.bias
+        layer = self.linear.weight.detach().numpy()
+        bias = np.zeros(len(layer)) if bias is None else bias.detach().numpy()
+        return count_breakpoints(
+            z,
+            point_errors(self.error, origin, weight),
+            row_norms(self.linear),
+            t,
+            segment,
+            segments,
+            tolerance,
+            layer,
+            bias,
+            self.previous,
+            origin,
+            weight,
+            first,
+            stop,
+            self.neuron,
+        )[0]
