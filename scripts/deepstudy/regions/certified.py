@@ -28,7 +28,7 @@ import torch
 from numba import njit
 from torch import nn
 
-from deepstudy.regions.kernels import _gather, _insertion_sort, _lerp, interval_crossings, per_segment
+from deepstudy.regions.kernels import _crosses, _gather, _insertion_sort, _lerp, per_segment
 
 _UNIT = 2.0**-24
 # The certified places are widened by this much (in w, a fraction of an interval) for the float64
@@ -124,14 +124,14 @@ def _active_inputs(
         out[neuron[c]] = 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, fastmath=True)
 def _exact(k: int, active: np.ndarray, layer: np.ndarray, bias: np.ndarray) -> float:
-    """Pre-activation k in float64 from the active inputs."""
-    value = bias[k]
+    """Pre-activation k in float64 from the active inputs (inactive ones are zero)."""
+    value = 0.0
+    row = layer[k]
     for j in range(len(active)):
-        if active[j] > 0.0:
-            value += active[j] * layer[k, j]
-    return value
+        value += active[j] * row[j]
+    return bias[k] + value
 
 
 @njit(cache=True, nogil=True)
@@ -161,62 +161,58 @@ def count_breakpoints(
     points, width = z.shape
     active = np.empty(layer.shape[1])
     recomputed = 0
-    for p in range(points):  # signs: every value within its bound of zero, in float64
+    found = np.zeros(max(points - 1, 0), dtype=np.int64)
+    crossing = np.empty(width, dtype=np.int64)
+    w, low, high = np.empty(width), np.empty(width), np.empty(width)
+    slot = np.empty(width, dtype=np.int64)
+    for p in range(points):  # one pass: point p's signs made certain, then the interval before it
         row, bound = z[p], error[p]
         near = 0
         for k in range(width):
             near += abs(row[k]) <= bound * norms[k]
-        if near == 0:
+        if near > 0:  # values within their bound of zero, in float64
+            _active_inputs(p, previous, origin, weight, first, stop, neuron, active)
+            for k in range(width):
+                if abs(row[k]) <= bound * norms[k]:
+                    row[k] = _exact(k, active, layer, bias)
+                    recomputed += 1
+        i = p - 1
+        if p == 0 or segment[i] != segment[p]:
             continue
-        _active_inputs(p, previous, origin, weight, first, stop, neuron, active)
+        m = 0
         for k in range(width):
-            if abs(row[k]) <= bound * norms[k]:
-                row[k] = _exact(k, active, layer, bias)
-                recomputed += 1
-    counts = interval_crossings(z, segment)
-    found = np.zeros(len(counts), dtype=np.int64)
-    most = 0
-    for i in range(len(counts)):
-        most = max(most, counts[i])
-    crossing = np.empty(most, dtype=np.int64)
-    w = np.empty(most)
-    low = np.empty(most)
-    high = np.empty(most)
-    slot = np.empty(most, dtype=np.int64)
-    for i in range(len(counts)):
-        m = counts[i]
+            m += _crosses(z[i, k], row[k])
         if m == 0:
             continue
         j = 0
         for k in range(width):
-            a, b = z[i, k], z[i + 1, k]
-            if (a < 0.0) != (b < 0.0) and a != 0.0 and b != 0.0:
+            a, b = z[i, k], row[k]
+            if _crosses(a, b):
                 size_a, size_b = abs(a), abs(b)
                 # a value within its bound of zero was made exact above: its error is none
                 error_a = error[i] * norms[k] if size_a > error[i] * norms[k] else 0.0
-                error_b = error[i + 1] * norms[k] if size_b > error[i + 1] * norms[k] else 0.0
+                error_b = error[p] * norms[k] if size_b > error[p] * norms[k] else 0.0
                 crossing[j], w[j] = k, a / (a - b)
                 low[j] = (size_a - error_a) / (size_a - error_a + size_b + error_b) - _WIDEN
                 high[j] = (size_a + error_a) / (size_a + error_a + size_b - error_b) + _WIDEN
                 j += 1
         _insertion_sort(w, crossing, low, high, 0, m)
-        t_left, t_right = t[i], t[i + 1]
+        t_left, t_right = t[i], t[p]
         certain = _lerp(t_left, t_right, low[0]) - t_left > tolerance
         for c in range(1, m):
-            certain = (
-                certain and _lerp(t_left, t_right, low[c]) - _lerp(t_left, t_right, high[c - 1]) > tolerance
-            )
+            gap = _lerp(t_left, t_right, low[c]) - _lerp(t_left, t_right, high[c - 1])
+            certain = certain and gap > tolerance
         certain = certain and t_right - _lerp(t_left, t_right, high[m - 1]) > tolerance
         if certain:
             found[i] = m
             continue
-        for side in (i, i + 1):  # not certainly apart: gather on float64 values, as the walk does
+        for side in (i, p):  # not certainly apart: gather on float64 values, as the walk does
             _active_inputs(side, previous, origin, weight, first, stop, neuron, active)
             for c in range(m):
                 z[side, crossing[c]] = _exact(crossing[c], active, layer, bias)
                 recomputed += 1
         for c in range(m):
-            a, b = z[i, crossing[c]], z[i + 1, crossing[c]]
+            a, b = z[i, crossing[c]], row[crossing[c]]
             w[c] = a / (a - b)
         _insertion_sort(w, crossing, low, high, 0, m)
         found[i] = _gather(t_left, t_right, w, slot, 0, m, tolerance)

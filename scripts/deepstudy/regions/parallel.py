@@ -18,6 +18,8 @@ from typing import TypeVar
 
 import torch
 
+from deepstudy.regions.heap import keep_freed_memory
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -35,7 +37,8 @@ def _torch_threads(count: int) -> Iterator[None]:
 
 def map_chunks(function: Callable[[Item], Result], chunks: Iterable[Item], threads: int) -> list[Result]:
     """``function`` applied to each chunk, in order, on up to ``threads`` threads, each chunk on
-    one thread."""
+    one thread. Memory freed by one chunk is kept for the next (see :mod:`deepstudy.regions.heap`)."""
+    keep_freed_memory()
     chunks = list(chunks)
     workers = max(1, min(threads, len(chunks)))
     if workers == 1:
