@@ -247,20 +247,33 @@ _NEAR_ZERO = 1e-11
 
 @njit(cache=True, inline="always")
 def _largest_magnitude(row: np.ndarray) -> float:
-    """max |row| without a temporary array (the kernels run it once per new point)."""
-    largest = 0.0
-    for value in row:
-        largest = max(largest, abs(value))
-    return largest
+    """max |row| without a temporary array (the kernels run it once per new point), over four
+    running maxima: one would wait on each comparison before the next."""
+    m0 = m1 = m2 = m3 = 0.0
+    size = len(row)
+    k = 0
+    while k + 4 <= size:
+        m0, m1 = max(m0, abs(row[k])), max(m1, abs(row[k + 1]))
+        m2, m3 = max(m2, abs(row[k + 2])), max(m3, abs(row[k + 3]))
+        k += 4
+    for r in range(k, size):
+        m0 = max(m0, abs(row[r]))
+    return max(max(m0, m1), max(m2, m3))
 
 
 @njit(cache=True, inline="always")
 def _smallest_magnitude(row: np.ndarray) -> float:
-    """min |row| without a temporary array."""
-    smallest = np.inf
-    for value in row:
-        smallest = min(smallest, abs(value))
-    return smallest
+    """min |row| without a temporary array, over four running minima (see _largest_magnitude)."""
+    m0 = m1 = m2 = m3 = np.inf
+    size = len(row)
+    k = 0
+    while k + 4 <= size:
+        m0, m1 = min(m0, abs(row[k])), min(m1, abs(row[k + 1]))
+        m2, m3 = min(m2, abs(row[k + 2])), min(m3, abs(row[k + 3]))
+        k += 4
+    for r in range(k, size):
+        m0 = min(m0, abs(row[r]))
+    return min(min(m0, m1), min(m2, m3))
 
 
 @njit(cache=True, nogil=True)
