@@ -245,7 +245,7 @@ def count_breakpoints(
 _NEAR_ZERO = 1e-11
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)  # its own function: Numba's IR inlining miscompiled a variant of it
 def _largest_magnitude(row: np.ndarray) -> float:
     """max |row| without a temporary array (the kernels run it once per new point), over four
     running maxima: one would wait on each comparison before the next."""
@@ -261,7 +261,7 @@ def _largest_magnitude(row: np.ndarray) -> float:
     return max(max(m0, m1), max(m2, m3))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)  # its own function: Numba's IR inlining miscompiled a variant of it
 def _smallest_magnitude(row: np.ndarray) -> float:
     """min |row| without a temporary array, over four running minima (see _largest_magnitude)."""
     m0 = m1 = m2 = m3 = np.inf
