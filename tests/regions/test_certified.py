@@ -52,17 +52,20 @@ def test_float32_products_are_within_their_bound_and_refused_at_lower_precision(
     precision, or inputs could overflow float32, the product is left to float64."""
     torch.manual_seed(0)
     linear = nn.Linear(300, 50).double()
-    rectified = torch.relu(torch.randn(400, 300, dtype=torch.float64)) * torch.logspace(-3, 3, 400)[:, None]
-    product, error = certified.float32_product(rectified.numpy(), linear)
-    exact = linear(rectified).detach().numpy()
-    bound = error[:, None] * certified.row_norms(linear)[None, :]
+    layer = certified.Float32Layer.of(linear)
+    values = (
+        torch.randn(400, 300, dtype=torch.float64) * torch.logspace(-3, 3, 400, dtype=torch.float64)[:, None]
+    )
+    product, error = certified.float32_product(values.numpy(), layer)
+    exact = (torch.relu(values) @ linear.weight.detach().T).numpy()
+    bound = error[:, None] * layer.norms[None, :]
     assert (abs(product - exact) <= bound).all()
     assert (abs(product - exact) > 0).any()  # float32 did round
-    assert certified.float32_product((rectified * 2.0**110).numpy(), linear) is None
+    assert certified.float32_product((values * 2.0**110).numpy(), layer) is None
     precision = torch.get_float32_matmul_precision()
     try:
         torch.set_float32_matmul_precision("medium")
-        assert certified.float32_product(rectified.numpy(), linear) is None
+        assert certified.float32_product(values.numpy(), layer) is None
     finally:
         torch.set_float32_matmul_precision(precision)
 

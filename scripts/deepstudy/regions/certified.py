@@ -28,6 +28,7 @@ import torch
 from numba import njit
 from torch import nn
 
+from deepstudy.regions import kernels
 from deepstudy.regions.kernels import _crosses, _gather, _insertion_sort, _lerp, per_segment
 
 _UNIT = 2.0**-24
@@ -38,26 +39,42 @@ _WIDEN = 1e-12
 _FLOAT32_SAFE = 2.0**100
 
 
-def float32_product(rectified: np.ndarray, linear: nn.Linear) -> tuple[np.ndarray, np.ndarray] | None:
-    """``linear`` applied to ``rectified`` (rows, float64) through a float32 product, with the
-    bias added in float64, and each row's error factor: row i's value k lies within
+@dataclass
+class Float32Layer:
+    """A dense layer as the certified count uses it, made once per count: its float32 weight
+    (transposed, for the product), its float64 weight and bias (to recompute values), and the norm
+    of each weight row (for the bound)."""
+
+    weight_t: torch.Tensor
+    weight: np.ndarray
+    bias: np.ndarray
+    norms: np.ndarray
+
+    @classmethod
+    def of(cls, linear: nn.Linear) -> Float32Layer:
+        weight = linear.weight.detach().double()
+        bias = linear.bias
+        return cls(
+            weight.float().T.contiguous(),
+            weight.numpy(),
+            np.zeros(linear.out_features) if bias is None else bias.detach().double().numpy(),
+            torch.linalg.vector_norm(weight, dim=1).numpy(),
+        )
+
+
+def float32_product(values: np.ndarray, layer: Float32Layer) -> tuple[np.ndarray, np.ndarray] | None:
+    """The layer's product (without bias) with relu of ``values`` (rows, float64), taken in float32,
+    and each row's error factor: value k of row i, plus the bias in float64, lies within
     ``error[i] * ||W_k||`` of the exact one. None where float32 is unsafe (huge inputs, or torch
     allowed to take float32 products at lower precision)."""
-    h = torch.from_numpy(rectified)
-    norms = torch.linalg.vector_norm(h, dim=1)
-    if torch.get_float32_matmul_precision() != "highest" or (len(h) and float(norms.max()) > _FLOAT32_SAFE):
+    if torch.get_float32_matmul_precision() != "highest":
         return None
-    weight = linear.weight.detach()
-    product = torch.nn.functional.linear(h.float(), weight.float()).double()
-    if linear.bias is not None:
-        product += linear.bias.detach()
-    error = (linear.in_features + 2) * _UNIT * 1.01 * norms + 1e-30  # + underflow to float32
-    return product.numpy(), error.numpy()
-
-
-def row_norms(linear: nn.Linear) -> np.ndarray:
-    """||W_k||, each output's weight row norm (float64)."""
-    return torch.linalg.vector_norm(linear.weight.detach().double(), dim=1).numpy()
+    rectified, norms = kernels.rectified_float32(values)
+    if len(norms) and norms.max() > _FLOAT32_SAFE:
+        return None
+    product = torch.mm(torch.from_numpy(rectified), layer.weight_t).numpy()
+    inputs = layer.weight_t.shape[0]
+    return product, (inputs + 2) * _UNIT * 1.01 * norms + 1e-30  # + underflow to float32
 
 
 @njit(cache=True, nogil=True)
@@ -226,11 +243,11 @@ def count_breakpoints(
 
 @dataclass
 class LastLayer:
-    """What the certified count of the last hidden layer needs: its Linear, the error factors of
+    """What the certified count of the last hidden layer needs: the layer, the error factors of
     its float32 product at the old points (see :func:`float32_product`), and the layer before's
     values there and crossings, to evaluate any point in float64."""
 
-    linear: nn.Linear
+    layer: Float32Layer
     error: np.ndarray
     previous: np.ndarray
     destination: np.ndarray
@@ -246,19 +263,16 @@ class LastLayer:
         origin, weight, first, stop = point_origins(
             self.destination, self.start, self.slot, self.point_weight, len(t)
         )
-        bias = self.linear.bias
-        layer = self.linear.weight.detach().numpy()
-        bias = np.zeros(len(layer)) if bias is None else bias.detach().numpy()
         return count_breakpoints(
             z,
             point_errors(self.error, origin, weight),
-            row_norms(self.linear),
+            self.layer.norms,
             t,
             segment,
             segments,
             tolerance,
-            layer,
-            bias,
+            self.layer.weight,
+            self.layer.bias,
             self.previous,
             origin,
             weight,

@@ -239,6 +239,23 @@ def count_breakpoints(
     return per_segment(new, segment, segments)
 
 
+@njit(cache=True, nogil=True)
+def rectified_float32(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """relu(z) rounded to float32 for a float32 matrix product, and each row's norm (float64) for
+    the product's error bound, in one pass."""
+    points, width = z.shape
+    out = np.empty((points, width), dtype=np.float32)
+    norms = np.empty(points)
+    for i in range(points):
+        total = 0.0
+        for k in range(width):
+            value = max(z[i, k], 0.0)
+            out[i, k] = value
+            total += value * value
+        norms[i] = np.sqrt(total)
+    return out, norms
+
+
 # A new point's value is recomputed term by term where some coordinate is this close to zero,
 # relative to the size of the terms that went into it: there the interpolation's rounding could
 # decide its sign, e.g. where a whole layer is off and the next one is exactly its bias.
@@ -289,9 +306,11 @@ def merge(
     slot: np.ndarray,
     columns: np.ndarray,
     bias: np.ndarray,
+    offset: np.ndarray,
 ) -> np.ndarray:
-    """The next dense layer's pre-activations at every merged point, from its values ``y`` at the
-    old points only, without a matrix product for the new ones.
+    """The next dense layer's pre-activations at every merged point, from its values ``y + offset``
+    at the old points only (``y`` float64 or float32, ``offset`` a float64 row, e.g. the bias of a
+    product taken without it), without a matrix product for the new ones.
 
     On an interval between old points L and R where neurons j = 1..m cross zero at w_1 <= ... <=
     w_m (going from a_j to b_j), relu(z(w)) equals the interpolation of relu(z(L)) and relu(z(R))
@@ -312,16 +331,20 @@ def merge(
     for k in range(len(columns)):
         for m in range(width):
             largest_weight[k] = max(largest_weight[k], abs(columns[k, m]))
-    running = np.empty(width)
+    running, y_right = np.empty(width), np.empty(width)
     crossing_here = np.zeros(len(columns), dtype=np.bool_)
     for i in range(points):
         at = destination[i]
-        out[at, :] = y[i, :]
+        for k in range(width):
+            out[at, k] = y[i, k] + offset[k]
         found = (destination[i + 1] - at - 1) if i < points - 1 else 0
         if found == 0:
             continue
         first, last, points_before = start[i], start[i + 1], at - i
-        scale = _largest_magnitude(y[i]) + _largest_magnitude(y[i + 1])
+        y_left = out[at]
+        for k in range(width):
+            y_right[k] = y[i + 1, k] + offset[k]
+        scale = _largest_magnitude(y_left) + _largest_magnitude(y_right)
         for c in range(first, last):
             scale += (abs_left[c] + abs_right[c]) * largest_weight[neuron[c]]
         running[:] = 0.0
@@ -334,7 +357,7 @@ def merge(
                     running[k] += abs_left[c] * column[k]
                 c += 1
             for k in range(width):
-                out[row, k] = _lerp(y[i, k], y[i + 1, k], w) - (1.0 - w) * running[k]
+                out[row, k] = _lerp(y_left[k], y_right[k], w) - (1.0 - w) * running[k]
         running[:] = 0.0
         c = last - 1
         for q in range(found, 0, -1):
