@@ -81,3 +81,47 @@ def test_certified_counts_equal_the_float64_walks(input_size, widths, seed):
     compiled = count_regions_1d(net, start, end, compiled=True)
     assert torch.equal(compiled, count_regions_1d(net, start, end, compiled=False))
     assert compiled.sum() > 60 * 20
+
+
+def scaled_kinked_net(first_scale: float, last_scales: list[float], dtype: torch.dtype) -> nn.Sequential:
+    """``kinked_net([0.3] * len(last_scales))`` with the first layer scaled by ``first_scale`` and
+    last-layer neuron k by ``last_scales[k]``: its neurons all vanish at x = 0.3, one breakpoint."""
+    net = kinked_net([0.3] * len(last_scales))
+    with torch.no_grad():
+        net[0].weight.mul_(first_scale)
+        net[0].bias.mul_(first_scale)
+        net[2].weight.mul_(torch.tensor(last_scales, dtype=torch.float64)[:, None])
+    return net.to(dtype)
+
+
+@pytest.mark.parametrize(
+    ("first_scale", "last_scales", "dtype"),
+    [
+        (1.0, [1e-44, 1.0], torch.float64),  # a weight float32 cannot hold as a normal number
+        (1.0, [1e-40, 1.0], torch.float64),
+        (2.0**-66, [2.0**-66, 1.0], torch.float32),  # products below float32's normal range
+    ],
+)
+def test_numbers_outside_float32s_normal_range_are_counted_as_in_float64(first_scale, last_scales, dtype):
+    """Underflow and overflow would make float32 values wrong beyond the rounding bound: such layers
+    and chunks are counted in float64, and underflow's error is bounded apart from ||W_k||."""
+    net = scaled_kinked_net(first_scale, last_scales, dtype)
+    start, end = -torch.ones(1, 1, dtype=dtype), torch.ones(1, 1, dtype=dtype)
+    assert count_regions_1d(net, start, end, compiled=True).tolist() == [3]
+    assert count_regions_1d(net, start, end, compiled=False).tolist() == [3]
+
+
+def test_sums_beyond_float32s_range_are_counted_as_in_float64():
+    """Products near 2^127 whose float32 sum overflows to -inf, while the exact value is +0.1 2^127:
+    float32 would see a sign that is wrong at both ends of an interval."""
+    huge = 2.0**127
+    first, last = nn.Linear(1, 4).double(), nn.Linear(4, 1).double()
+    with torch.no_grad():
+        first.weight.copy_(torch.tensor([[2.0**60], [0.0], [0.0], [0.0]]))
+        first.bias.copy_(torch.tensor([0.0, 2.0**60, 2.0**60, 2.0**60]))
+        last.weight.copy_(torch.tensor([[0.2, -0.9, -0.9, -0.9]]) * huge / 2**60)
+        last.bias.fill_(2.6 * huge)
+    net = nn.Sequential(first, nn.ReLU(), last, nn.ReLU(), nn.Linear(1, 1).double())
+    start, end = -torch.ones(1, 1, dtype=torch.float64), torch.ones(1, 1, dtype=torch.float64)
+    assert count_regions_1d(net, start, end, compiled=False).tolist() == [3]
+    assert count_regions_1d(net, start, end, compiled=True).tolist() == [3]

@@ -8,15 +8,22 @@ more than :data:`~deepstudy.regions.lines.COINCIDENT` apart. So the product is t
 with a rigorous bound on its error, and every decision the bound leaves open is taken again on
 float64 values: the count is the one the float64 walk gives.
 
-The bound: with u = 2^-24 and n inputs, ``fl(W h)`` in float32 (any order of summation, inputs
-rounded to float32) lies within ``(n + 2) u |W| |h| <= (n + 2) u ||W_k|| ||h||`` of ``W h`` in row
-k (Cauchy-Schwarz); here with 1% more for the float64 steps after it. Values at the points a layer
-inserts are convex combinations of their neighbours' (see ``kernels.merge``), so their bound is the
-larger of the two.
+The bound: with u = 2^-24 and n inputs, weights and inputs rounded to float32 and summed in float32
+in any order, ``fl(W h)`` lies within ``(n + 2) u |W| |h| <= (n + 2) u ||W_k|| ||h||`` of ``W h``
+in row k (Cauchy-Schwarz), while no number leaves float32's normal range. Underflow (gradual, or
+flushed to zero) adds at most 2^-126 per input and per product: ``sqrt(n) 2^-126 ||W_k||`` and
+``(n + 2) 2^-126``, added to the bound. Overflow is ruled out: a layer is taken in float32 only if
+its weights are 0 or between 2^-100 and 2^100 in size, and a chunk only if ||W_k|| ||h|| stays
+below 2^100 (else in float64, as before). The factor carries 1% more for the float64 steps after
+the product, which holds for n up to 16,000. Values at the points a layer inserts are convex
+combinations of their neighbours' (see ``kernels.merge``), so their bound is the larger of the two.
+
 A value within its bound of zero is recomputed in float64 (bias plus the dot product over the
-point's active inputs, as ``merge`` recomputes its near-zero values); crossings whose places are
-not certainly apart (nor from the interval's ends) have their values at both ends recomputed, and
-are gathered into breakpoints as the float64 walk gathers them.
+point's active inputs); crossings whose places are not certainly apart (nor from the interval's
+ends) have their values at both ends recomputed, and are gathered into breakpoints as the float64
+walk gathers them. The counts are the float64 walk's wherever float64 decides: like the compiled
+and tensor float64 walks, which sum in different orders, the recomputed values can differ from the
+walk's in their last bits, which matters only for places within float64's rounding of each other.
 """
 
 from __future__ import annotations
@@ -32,49 +39,74 @@ from deepstudy.regions import kernels
 from deepstudy.regions.kernels import _crosses, _gather, _insertion_sort, _lerp, per_segment
 
 _UNIT = 2.0**-24
+_SMALLEST_NORMAL = 2.0**-126
+# Inputs and weights stay below this in size, and products of their norms too: no overflow.
+_LARGE = 2.0**100
+# Nonzero weights stay above this in size: no subnormal weights.
+_SMALL = 2.0**-100
+# The most inputs for which (n + 2) u stays below 0.1%: the 1% margin covers the float64 steps.
+_MOST_INPUTS = 16_000
 # The certified places are widened by this much (in w, a fraction of an interval) for the float64
 # walk's own rounding: its decisions are taken on values with errors of order 1e-16.
 _WIDEN = 1e-12
-# Inputs above this size could overflow float32: such a chunk is counted in float64.
-_FLOAT32_SAFE = 2.0**100
 
 
 @dataclass
 class Float32Layer:
     """A dense layer as the certified count uses it, made once per count: its float32 weight
-    (transposed, for the product), its float64 weight and bias (to recompute values), and the norm
-    of each weight row (for the bound)."""
+    (transposed, for the product), its float64 weight and bias (to recompute values), the norm of
+    each weight row (for the bound), and whether float32 is safe for it (see the module's note)."""
 
     weight_t: torch.Tensor
     weight: np.ndarray
     bias: np.ndarray
     norms: np.ndarray
+    safe: bool
 
     @classmethod
     def of(cls, linear: nn.Linear) -> Float32Layer:
         weight = linear.weight.detach().double()
         bias = linear.bias
+        size = weight.abs()
+        safe = bool(((size == 0) | ((size >= _SMALL) & (size < _LARGE))).all()) and (
+            linear.in_features <= _MOST_INPUTS
+        )
         return cls(
             weight.float().T.contiguous(),
             weight.numpy(),
             np.zeros(linear.out_features) if bias is None else bias.detach().double().numpy(),
             torch.linalg.vector_norm(weight, dim=1).numpy(),
+            safe,
         )
+
+    @property
+    def floor(self) -> float:
+        """The bound's part that does not scale with ||W_k||: underflow of the products."""
+        return (self.weight_t.shape[0] + 2) * _SMALLEST_NORMAL
+
+
+def _full_float32_products() -> bool:
+    """Whether torch takes float32 matrix products in full float32 (not TF32 or bfloat16)."""
+    try:
+        return torch.get_float32_matmul_precision() == "highest"
+    except RuntimeError:  # set through torch's newer per-backend settings: not vouched for
+        return False
 
 
 def float32_product(values: np.ndarray, layer: Float32Layer) -> tuple[np.ndarray, np.ndarray] | None:
     """The layer's product (without bias) with relu of ``values`` (rows, float64), taken in float32,
     and each row's error factor: value k of row i, plus the bias in float64, lies within
-    ``error[i] * ||W_k||`` of the exact one. None where float32 is unsafe (huge inputs, or torch
-    allowed to take float32 products at lower precision)."""
-    if torch.get_float32_matmul_precision() != "highest":
+    ``error[i] * ||W_k|| + layer.floor`` of the exact one. None where float32 is unsafe (see the
+    module's note, or torch allowed to take float32 products at lower precision)."""
+    if not layer.safe or not _full_float32_products():
         return None
     rectified, norms = kernels.rectified_float32(values)
-    if len(norms) and norms.max() > _FLOAT32_SAFE:
+    if len(norms) and (norms.max() >= _LARGE or norms.max() * layer.norms.max() >= _LARGE):
         return None
     product = torch.mm(torch.from_numpy(rectified), layer.weight_t).numpy()
     inputs = layer.weight_t.shape[0]
-    return product, (inputs + 2) * _UNIT * 1.01 * norms + 1e-30  # + underflow to float32
+    error = (inputs + 2) * _UNIT * 1.01 * norms + np.sqrt(inputs) * _SMALLEST_NORMAL
+    return product, error
 
 
 @njit(cache=True, nogil=True)
@@ -165,6 +197,7 @@ def count_breakpoints(
     segment: np.ndarray,
     segments: int,
     tolerance: float,
+    floor: float,
     layer: np.ndarray,
     bias: np.ndarray,
     previous: np.ndarray,
@@ -175,7 +208,7 @@ def count_breakpoints(
     neuron: np.ndarray,
 ) -> tuple[np.ndarray, int]:
     """The last layer's new breakpoints per segment from values ``z`` (each within
-    ``error[p] * norms[k]`` of its float64 value; corrected in place where needed), as
+    ``error[p] * norms[k] + floor`` of its float64 value; corrected in place where needed), as
     ``kernels.count_breakpoints`` counts them on float64 values. ``layer`` and ``bias`` are the last
     layer's weights and bias, ``previous`` the layer before at the old points, and ``origin`` ..
     ``neuron`` say how to evaluate it at any point (see :func:`point_origins`). Also returns how
@@ -191,11 +224,11 @@ def count_breakpoints(
         row, bound = z[p], error[p]
         near = 0
         for k in range(width):
-            near += abs(row[k]) <= bound * norms[k]
+            near += abs(row[k]) <= bound * norms[k] + floor
         if near > 0:  # values within their bound of zero, in float64
             _active_inputs(p, previous, origin, weight, first, stop, neuron, active)
             for k in range(width):
-                if abs(row[k]) <= bound * norms[k]:
+                if abs(row[k]) <= bound * norms[k] + floor:
                     row[k] = _exact(k, active, layer, bias)
                     recomputed += 1
         i = p - 1
@@ -211,9 +244,11 @@ def count_breakpoints(
             a, b = z[i, k], row[k]
             if _crosses(a, b):
                 size_a, size_b = abs(a), abs(b)
-                # a value within its bound of zero was made exact above: its error is none
-                error_a = error[i] * norms[k] if size_a > error[i] * norms[k] else 0.0
-                error_b = error[p] * norms[k] if size_b > error[p] * norms[k] else 0.0
+                # a value within its bound of zero was recomputed above: its error is float64's
+                error_a = error[i] * norms[k] + floor
+                error_b = error[p] * norms[k] + floor
+                error_a = error_a if size_a > error_a else 0.0
+                error_b = error_b if size_b > error_b else 0.0
                 crossing[j], w[j] = k, a / (a - b)
                 low[j] = (size_a - error_a) / (size_a - error_a + size_b + error_b) - _WIDEN
                 high[j] = (size_a + error_a) / (size_a + error_a + size_b - error_b) + _WIDEN
@@ -271,6 +306,7 @@ class LastLayer:
             segment,
             segments,
             tolerance,
+            self.layer.floor,
             self.layer.weight,
             self.layer.bias,
             self.previous,

@@ -262,7 +262,7 @@ def rectified_float32(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _NEAR_ZERO = 1e-11
 
 
-@njit(cache=True)  # its own function: Numba's IR inlining miscompiled a variant of it
+@njit(cache=True)  # not inline="always": inlined in Numba's IR, a variant of it computed wrong values
 def _largest_magnitude(row: np.ndarray) -> float:
     """max |row| without a temporary array (the kernels run it once per new point), over four
     running maxima: one would wait on each comparison before the next."""
@@ -278,7 +278,7 @@ def _largest_magnitude(row: np.ndarray) -> float:
     return max(max(m0, m1), max(m2, m3))
 
 
-@njit(cache=True)  # its own function: Numba's IR inlining miscompiled a variant of it
+@njit(cache=True)  # not inline="always": inlined in Numba's IR, a variant of it computed wrong values
 def _smallest_magnitude(row: np.ndarray) -> float:
     """min |row| without a temporary array, over four running minima (see _largest_magnitude)."""
     m0 = m1 = m2 = m3 = np.inf

@@ -278,15 +278,15 @@ def _walk_1d_compiled(
     ends = _Points1D.segment_ends(n, start.device)
     t, segment, layer = ends.t.numpy(), ends.segment.numpy(), ends.layer.numpy()
     z = apply_affine(blocks[0], [torch.stack([start.to(DTYPE), end.to(DTYPE)], dim=1).flatten(0, 1)])[0]
-    last_counts, last = None, None
+    last_counts, last_layer = None, None
     for depth in range(len(blocks)):
         shape = z.shape[1:]
         values = z.flatten(1).contiguous().numpy()
         if depth == len(blocks) - 1 and not last_layer_points:
-            if last is None:
+            if last_layer is None:
                 counted = kernels.count_breakpoints(values, t, segment, n, COINCIDENT)
             else:
-                counted = last.count(values, t, segment, n, COINCIDENT)
+                counted = last_layer.count(values, t, segment, n, COINCIDENT)
             last_counts = torch.from_numpy(counted)
             break
         linear = dense_linear(blocks[depth + 1], tuple(shape)) if depth + 1 < len(blocks) else None
@@ -311,9 +311,15 @@ def _walk_1d_compiled(
             crossings = (destination, start, neuron, point_weight, abs_left, abs_right, slot)
             z = torch.from_numpy(kernels.merge(y, values, *crossings, weight_columns, bias, offset))
             if product is not None:
-                layer32 = _float32_layer(linear, columns)
-                last = certified.LastLayer(
-                    layer32, product[1], values, destination, start, slot, point_weight, neuron
+                last_layer = certified.LastLayer(
+                    _float32_layer(linear, columns),
+                    product[1],
+                    values,
+                    destination,
+                    start,
+                    slot,
+                    point_weight,
+                    neuron,
                 )
     return _Points1D(torch.from_numpy(segment), torch.from_numpy(t), torch.from_numpy(layer), last_counts)
 
