@@ -263,34 +263,19 @@ _NEAR_ZERO = 1e-11
 
 
 @njit(cache=True)  # not inline="always": inlined in Numba's IR, a variant of it computed wrong values
-def _largest_magnitude(row: np.ndarray) -> float:
-    """max |row| without a temporary array (the kernels run it once per new point), over four
-    running maxima: one would wait on each comparison before the next."""
-    m0 = m1 = m2 = m3 = 0.0
+def _extreme_magnitude(row: np.ndarray, sign: float) -> float:
+    """max |row| (``sign`` 1) or min |row| (``sign`` -1) without a temporary array (the kernels run
+    it once per new point), over four running extremes: one would wait on each comparison."""
+    m0 = m1 = m2 = m3 = -np.inf
     size = len(row)
     k = 0
     while k + 4 <= size:
-        m0, m1 = max(m0, abs(row[k])), max(m1, abs(row[k + 1]))
-        m2, m3 = max(m2, abs(row[k + 2])), max(m3, abs(row[k + 3]))
+        m0, m1 = max(m0, sign * abs(row[k])), max(m1, sign * abs(row[k + 1]))
+        m2, m3 = max(m2, sign * abs(row[k + 2])), max(m3, sign * abs(row[k + 3]))
         k += 4
     for r in range(k, size):
-        m0 = max(m0, abs(row[r]))
-    return max(max(m0, m1), max(m2, m3))
-
-
-@njit(cache=True)  # not inline="always": inlined in Numba's IR, a variant of it computed wrong values
-def _smallest_magnitude(row: np.ndarray) -> float:
-    """min |row| without a temporary array, over four running minima (see _largest_magnitude)."""
-    m0 = m1 = m2 = m3 = np.inf
-    size = len(row)
-    k = 0
-    while k + 4 <= size:
-        m0, m1 = min(m0, abs(row[k])), min(m1, abs(row[k + 1]))
-        m2, m3 = min(m2, abs(row[k + 2])), min(m3, abs(row[k + 3]))
-        k += 4
-    for r in range(k, size):
-        m0 = min(m0, abs(row[r]))
-    return min(min(m0, m1), min(m2, m3))
+        m0 = max(m0, sign * abs(row[r]))
+    return sign * max(max(m0, m1), max(m2, m3))
 
 
 @njit(cache=True, nogil=True)
@@ -344,7 +329,7 @@ def merge(
         y_left = out[at]
         for k in range(width):
             y_right[k] = y[i + 1, k] + offset[k]
-        scale = _largest_magnitude(y_left) + _largest_magnitude(y_right)
+        scale = _extreme_magnitude(y_left, 1.0) + _extreme_magnitude(y_right, 1.0)
         for c in range(first, last):
             scale += (abs_left[c] + abs_right[c]) * largest_weight[neuron[c]]
         running[:] = 0.0
@@ -369,7 +354,7 @@ def merge(
                 c -= 1
             for k in range(width):
                 out[row, k] -= w * running[k]
-            if _smallest_magnitude(out[row]) <= _NEAR_ZERO * scale:
+            if _extreme_magnitude(out[row], -1.0) <= _NEAR_ZERO * scale:
                 e = c  # this point's crossings: slots q, ending at c
                 while e >= first and slot[e] == q:
                     crossing_here[neuron[e]] = True
