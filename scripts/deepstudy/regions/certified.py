@@ -79,6 +79,14 @@ class Float32Layer:
             safe,
         )
 
+    @classmethod
+    def cached(cls, linear: nn.Linear, cache: dict) -> Float32Layer:
+        """The layer made once per count: ``cache`` is shared by the count's chunks."""
+        key = ("float32", id(linear))
+        if key not in cache:
+            cache[key] = cls.of(linear)
+        return cache[key]
+
     @property
     def floor(self) -> float:
         """The bound's part that does not scale with ||W_k||: underflow of the products."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from functools import partial
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,9 +29,6 @@ from torch import nn
 
 from deepstudy.regions import parallel
 from deepstudy.regions.layers import DTYPE, apply_affine, dense_linear, float64_copy, hidden_blocks
-
-if TYPE_CHECKING:  # imported when first counted: it compiles kernels
-    from deepstudy.regions.certified import Float32Layer
 
 #: Breakpoints closer than this along a segment (in t, the fraction of its length) are one: 2^-40,
 #: 4096 float64 ulps of t = 1. The places of coincident crossings, computed through a few layers,
@@ -254,16 +250,6 @@ def _columns(linear: nn.Linear, cache: dict) -> tuple[np.ndarray, np.ndarray, np
     return cache[id(linear)]
 
 
-def _float32_layer(linear: nn.Linear, cache: dict) -> Float32Layer:
-    """The layer as the certified count uses it, made once per count (see ``_columns``)."""
-    from deepstudy.regions import certified
-
-    key = ("float32", id(linear))
-    if key not in cache:
-        cache[key] = certified.Float32Layer.of(linear)
-    return cache[key]
-
-
 def _walk_1d_compiled(
     net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_points: bool, columns: dict
 ) -> _Points1D:
@@ -292,35 +278,26 @@ def _walk_1d_compiled(
         linear = dense_linear(blocks[depth + 1], tuple(shape)) if depth + 1 < len(blocks) else None
         rectify = depth + 1 < len(blocks) and linear is None
         certify = linear is not None and depth + 2 == len(blocks) and not last_layer_points
-        product = certified.float32_product(values, _float32_layer(linear, columns)) if certify else None
-        rectify_old = linear is not None and product is None
-        walked = kernels.walk_layer(values, t, segment, layer, COINCIDENT, depth, rectify, rectify_old)
+        layer32 = certified.Float32Layer.cached(linear, columns) if certify else None
+        product = certified.float32_product(values, layer32) if certify else None
+        walked = kernels.walk_layer(
+            values, t, segment, layer, COINCIDENT, depth, rectify, linear is not None and product is None
+        )
         start, neuron, weight, abs_left, abs_right, slot = walked[:6]
         rectified, t, segment, layer, destination, point_weight, rectified_old = walked[6:]
         if rectify:  # the next layer is not dense: evaluate it at every point
             z = apply_affine(blocks[depth + 1], [torch.from_numpy(rectified).view(-1, *shape)])[0]
         elif linear is not None:  # at the old points only; the new ones follow by interpolation
-            weight_columns, bias, zeros = _columns(linear, columns)
+            weight_columns, bias, offset = _columns(linear, columns)
             if product is None:
-                y, offset = (
-                    F.linear(torch.from_numpy(rectified_old), linear.weight, linear.bias).numpy(),
-                    zeros,
-                )
+                y = F.linear(torch.from_numpy(rectified_old), linear.weight, linear.bias).numpy()
             else:  # the last layer is only counted: its product in float32, the bias added after
                 y, offset = product[0], bias
             crossings = (destination, start, neuron, point_weight, abs_left, abs_right, slot)
             z = torch.from_numpy(kernels.merge(y, values, *crossings, weight_columns, bias, offset))
             if product is not None:
-                last_layer = certified.LastLayer(
-                    _float32_layer(linear, columns),
-                    product[1],
-                    values,
-                    destination,
-                    start,
-                    slot,
-                    point_weight,
-                    neuron,
-                )
+                found = (values, destination, start, slot, point_weight, neuron)
+                last_layer = certified.LastLayer(layer32, product[1], *found)
     return _Points1D(torch.from_numpy(segment), torch.from_numpy(t), torch.from_numpy(layer), last_counts)
 
 
