@@ -261,6 +261,8 @@ def count_breakpoints(
                 low[j] = (size_a - error_a) / (size_a - error_a + size_b + error_b) - _WIDEN
                 high[j] = (size_a + error_a) / (size_a + error_a + size_b - error_b) + _WIDEN
                 j += 1
+                if j == m:  # all of the interval's crossings found
+                    break
         _insertion_sort(w, crossing, low, high, 0, m)
         t_left, t_right = t[i], t[p]
         certain = _lerp(t_left, t_right, low[0]) - t_left > tolerance

@@ -130,12 +130,14 @@ def place(z: np.ndarray, t: np.ndarray, counts: np.ndarray, tolerance: float) ->
         found, first = counts[i], start[i]
         if found == 0:
             continue
-        j = first
+        j, stop = first, first + found
         for k in range(width):
             a, b = z[i, k], z[i + 1, k]
             if _crosses(a, b):
                 neuron[j], weight[j], abs_left[j], abs_right[j] = k, a / (a - b), abs(a), abs(b)
                 j += 1
+                if j == stop:  # all of the interval's crossings found
+                    break
         if found > _INSERTION_SORT:
             placed = first + np.argsort(weight[first : first + found], kind="mergesort")
             neuron[first : first + found] = neuron[placed]
