@@ -158,18 +158,12 @@ def point_errors(error: np.ndarray, origin: np.ndarray, weight: np.ndarray) -> n
 
 
 @njit(cache=True, nogil=True)
-def _active_inputs(
-    p: int,
-    previous: np.ndarray,
-    origin: np.ndarray,
-    weight: np.ndarray,
-    first: np.ndarray,
-    stop: np.ndarray,
-    neuron: np.ndarray,
-    out: np.ndarray,
-) -> None:
+def _active_inputs(p: int, before: tuple, out: np.ndarray) -> None:
     """relu of the layer before at point p, as the walk has it: its value at an old point, the
-    interpolation of its old neighbours' at a new one, with the neurons crossing there zero."""
+    interpolation of its old neighbours' at a new one, with the neurons crossing there zero.
+    ``before``: the layer before's values at the old points, then :func:`point_origins`' arrays,
+    then the neuron of each crossing."""
+    previous, origin, weight, first, stop, neuron = before
     i, w = origin[p], weight[p]
     if w < 0.0:
         for j in range(len(out)):
@@ -208,19 +202,13 @@ def count_breakpoints(
     floor: float,
     layer: np.ndarray,
     bias: np.ndarray,
-    previous: np.ndarray,
-    origin: np.ndarray,
-    weight: np.ndarray,
-    first: np.ndarray,
-    stop: np.ndarray,
-    neuron: np.ndarray,
+    before: tuple,
 ) -> tuple[np.ndarray, int]:
     """The last layer's new breakpoints per segment from values ``z`` (each within
     ``error[p] * norms[k] + floor`` of its float64 value; corrected in place where needed), as
     ``kernels.count_breakpoints`` counts them on float64 values. ``layer`` and ``bias`` are the last
-    layer's weights and bias, ``previous`` the layer before at the old points, and ``origin`` ..
-    ``neuron`` say how to evaluate it at any point (see :func:`point_origins`). Also returns how
-    many values were recomputed."""
+    layer's weights and bias, and ``before`` says how to evaluate the layer before at any point (see
+    ``_active_inputs``). Also returns how many values were recomputed."""
     points, width = z.shape
     active = np.empty(layer.shape[1])
     recomputed = 0
@@ -234,7 +222,7 @@ def count_breakpoints(
         for k in range(width):
             near += abs(row[k]) <= bound * norms[k] + floor
         if near > 0:  # values within their bound of zero, in float64
-            _active_inputs(p, previous, origin, weight, first, stop, neuron, active)
+            _active_inputs(p, before, active)
             for k in range(width):
                 if abs(row[k]) <= bound * norms[k] + floor:
                     row[k] = _exact(k, active, layer, bias)
@@ -274,7 +262,7 @@ def count_breakpoints(
             found[i] = m
             continue
         for side in (i, p):  # not certainly apart: gather on float64 values, as the walk does
-            _active_inputs(side, previous, origin, weight, first, stop, neuron, active)
+            _active_inputs(side, before, active)
             for c in range(m):
                 z[side, crossing[c]] = _exact(crossing[c], active, layer, bias)
                 recomputed += 1
@@ -319,10 +307,5 @@ class LastLayer:
             self.layer.floor,
             self.layer.weight,
             self.layer.bias,
-            self.previous,
-            origin,
-            weight,
-            first,
-            stop,
-            self.neuron,
+            (self.previous, origin, weight, first, stop, self.neuron),
         )[0]
