@@ -7,7 +7,7 @@ computed exactly (in float64), and the segment is split there. Segments are batc
 bookkeeping runs in compiled kernels (:mod:`deepstudy.regions.kernels`), on other devices in tensor
 operations; both place the same breakpoints. Counting on the CPU, the last hidden layer's matrix
 product is taken in float32 and every decision on it certified (:mod:`deepstudy.regions.certified`):
-the counts are the float64 walk's.
+the counts are the float64 walk's wherever float64 decides.
 
 A region is a maximal piece of the segment on which the activation pattern is constant, so a
 breakpoint is a place, not a neuron: where several neurons change sign at once (all of a layer's,
