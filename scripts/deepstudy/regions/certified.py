@@ -170,12 +170,8 @@ def _active_inputs(p: int, before: tuple, out: np.ndarray) -> None:
             out[j] = max(previous[i, j], 0.0)
         return
     left, right = previous[i], previous[i + 1]
-    if abs(w) < 0.5:  # torch.lerp's formula, its branch taken once for the row
-        for j in range(len(out)):
-            out[j] = max(left[j] + w * (right[j] - left[j]), 0.0)
-    else:
-        for j in range(len(out)):
-            out[j] = max(right[j] - (right[j] - left[j]) * (1.0 - w), 0.0)
+    for j in range(len(out)):
+        out[j] = max(_lerp(left[j], right[j], w), 0.0)
     for c in range(first[p], stop[p]):
         out[neuron[c]] = 0.0
 
