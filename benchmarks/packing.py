@@ -21,7 +21,8 @@ import torch.nn.functional as F  # noqa: N812
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from deepstudy.models import build_model  # noqa: E402
-from deepstudy.packing import PackedMLP, PackedSGD  # noqa: E402
+from deepstudy.packing import PackedSGD  # noqa: E402
+from deepstudy.stacks import PackedMLP  # noqa: E402
 
 
 def synchronise(device: torch.device) -> None:

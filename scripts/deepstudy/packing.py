@@ -1,7 +1,5 @@
-"""Many small networks trained at once in one process: their parameters stacked along a leading
-run axis. MLPs run every layer as one batched matmul (``torch.baddbmm``) over all runs; conv nets
-run through ``torch.func`` (``stack_module_state``, ``functional_call`` and ``vmap``), which turns
-each convolution into one grouped convolution over all runs. ResNet-18 (batch norm) trains alone.
+"""Many small networks trained at once in one process, stacked along a leading run axis
+(:mod:`deepstudy.stacks`). ResNet-18 (batch norm) trains alone.
 
 Each run keeps its own initial weights, training set (its own examples and labels, of any size),
 data order (its own seeded permutation stream) and learning rate; only the shapes must agree
@@ -12,17 +10,15 @@ rounding of the batched products. A pack writes one resume file at each epoch's 
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F  # noqa: N812
-from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
 
 from deepstudy.models import build_model
+from deepstudy.stacks import stacked
 from deepstudy.training import (
     PermutationStream,
     RunResult,
@@ -54,94 +50,6 @@ def stacking_pays(spec: RunSpec, device: torch.device) -> bool:
     """Whether stacking pays over training one run after another: on a GPU always; on a CPU for
     MLPs (batched matmuls, about 1.2-1.5x), not for conv nets (grouped convolutions run slower)."""
     return device.type != "cpu" or spec.model.get("architecture") == "mlp"
-
-
-class _Pack:
-    """What every pack of K networks offers besides its forward pass."""
-
-    runs: int
-
-    @torch.no_grad()
-    def accuracy(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> list[float]:
-        """Each run's fraction of ``x`` classified as ``y`` (every run sees the same examples)."""
-        correct = torch.zeros(self.runs, dtype=torch.int64, device=x.device)
-        for start in range(0, len(x), batch_size):
-            chunk = x[start : start + batch_size]
-            logits = self(chunk.expand(len(correct), *chunk.shape))
-            correct += (logits.argmax(dim=2) == y[start : start + batch_size]).sum(dim=1)
-        return (correct.double() / len(x)).tolist()
-
-
-class PackedMLP(_Pack):
-    """The linear layers of K equally shaped MLPs (``build_model`` MLPs), stacked: weights (K, out,
-    in) and biases (K, out) as leaf tensors."""
-
-    def __init__(self, nets: list[nn.Module]) -> None:
-        linears = [[m for m in net if isinstance(m, nn.Linear)] for net in nets]
-        self.weights = [
-            torch.stack([net[i].weight.detach() for net in linears]).requires_grad_()
-            for i in range(len(linears[0]))
-        ]
-        self.biases = [
-            torch.stack([net[i].bias.detach() for net in linears]).requires_grad_()
-            for i in range(len(linears[0]))
-        ]
-        self.names = [name for name, module in nets[0].named_modules() if isinstance(module, nn.Linear)]
-        self.runs = len(nets)
-
-    def parameters(self) -> list[torch.Tensor]:
-        return [p for pair in zip(self.weights, self.biases, strict=True) for p in pair]
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (K, B, classes) of inputs (K, B, *input_shape), run k's batch through net k."""
-        h = x.flatten(2)
-        for layer, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
-            if layer < len(self.weights) - 1:
-                h = torch.relu(h)
-        return h
-
-    def state_dict(self, run: int) -> dict[str, torch.Tensor]:
-        """Run ``run``'s weights under the keys of its ``build_model`` network."""
-        state = {}
-        for name, weight, bias in zip(self.names, self.weights, self.biases, strict=True):
-            state[f"{name}.weight"] = weight[run].detach().cpu().clone()
-            state[f"{name}.bias"] = bias[run].detach().cpu().clone()
-        return state
-
-
-class PackedNets(_Pack):
-    """K equally shaped networks of any architecture without batch norm, stacked by ``torch.func``:
-    each parameter (K, ...) a leaf tensor; a call maps the base network over the run axis."""
-
-    def __init__(self, nets: list[nn.Module]) -> None:
-        params, self.buffers = stack_module_state(nets)
-        self.params = {name: p.detach().requires_grad_() for name, p in params.items()}
-        self.base = copy.deepcopy(nets[0]).to("meta")
-        self.runs = len(nets)
-
-    def parameters(self) -> list[torch.Tensor]:
-        return list(self.params.values())
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (K, B, classes) of inputs (K, B, *input_shape), run k's batch through net k."""
-
-        def one(params: dict, buffers: dict, batch: torch.Tensor) -> torch.Tensor:
-            return functional_call(self.base, (params, buffers), (batch,))
-
-        return vmap(one)(self.params, self.buffers, x)
-
-    def state_dict(self, run: int) -> dict[str, torch.Tensor]:
-        """Run ``run``'s weights under the keys of its ``build_model`` network."""
-        return {name: p[run].detach().cpu().clone() for name, p in {**self.params, **self.buffers}.items()}
-
-
-def stacked(nets: list[nn.Module]) -> PackedMLP | PackedNets:
-    """The pack of ``nets``: batched matmuls for MLPs, ``torch.func`` for the others."""
-    linear_only = all(
-        isinstance(m, nn.Linear | nn.Flatten | nn.ReLU | nn.Sequential) for m in nets[0].modules()
-    )
-    return PackedMLP(nets) if linear_only else PackedNets(nets)
 
 
 class PackedSGD:

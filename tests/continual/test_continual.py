@@ -15,6 +15,7 @@ from deepstudy.continual.strategies import CLASSES, STRATEGIES
 from deepstudy.continual.streams import make_stream
 from deepstudy.continual.summary import collect
 from deepstudy.continual.transforms import TaskTransforms
+from deepstudy.stacks import Single
 
 # -- metrics ---------------------------------------------------------------------------------
 
@@ -201,7 +202,7 @@ def test_task_free_strategies_never_learn_of_tasks(dataset, monkeypatch):
                 return super().observe(*args, **kwargs)
 
             def end_task(self, x, y):
-                calls.append((cls.__name__, "end_task", len(x), len(y)))
+                calls.append((cls.__name__, "end_task", x.shape[1], y.shape[1]))  # (runs, examples)
                 return super().end_task(x, y)
 
         return Recording
@@ -222,10 +223,10 @@ def test_task_free_strategies_never_learn_of_tasks(dataset, monkeypatch):
 
 
 def test_a_task_free_strategy_refuses_task_boundaries(dataset):
-    net = torch.nn.Linear(2, 2)
+    net = Single(torch.nn.Linear(2, 2))
     strategy = CLASSES["clear"](net, torch.optim.SGD(net.parameters(), lr=0.1), OPTIONS["clear"], None)
     with pytest.raises(RuntimeError, match="task-free"):
-        strategy.end_task(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long))
+        strategy.end_task(torch.zeros(1, 1, 2), torch.zeros(1, 1, dtype=torch.long))
 
 
 def test_finetune_forgets_the_first_tasks_and_replay_keeps_clearly_more(dataset):

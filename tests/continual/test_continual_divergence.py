@@ -19,7 +19,8 @@ def dataset():
 
 
 def poison_at(monkeypatch, strategy: str, step: int, when: str) -> None:
-    """Turn the network's weights NaN at the ``step``-th call of observe (counted over every run):
+    """Turn the first run's weights NaN at the ``step``-th call of observe (a step of every run of a
+    stack; counted over every stack):
     ``before`` the step, so that its loss is NaN, or ``after`` it, so that its loss is finite and
     only the next evaluation would meet the NaN network."""
     original, calls = CLASSES[strategy].observe, {"count": 0}
@@ -28,11 +29,11 @@ def poison_at(monkeypatch, strategy: str, step: int, when: str) -> None:
         calls["count"] += 1
         if calls["count"] == step and when == "before":
             with torch.no_grad():
-                next(self.net.parameters()).fill_(math.nan)
+                self.net.parameters()[0][0].fill_(math.nan)
         loss = original(self, x, y)
         if calls["count"] == step and when == "after":
             with torch.no_grad():
-                next(self.net.parameters()).fill_(math.nan)
+                self.net.parameters()[0][0].fill_(math.nan)
         return loss
 
     monkeypatch.setattr(CLASSES[strategy], "observe", observe)
@@ -83,7 +84,7 @@ def test_a_pack_killed_and_resumed_mid_task_logs_the_uninterrupted_losses(datase
 
     def interrupted(self, x, y):
         calls["count"] += 1
-        if calls["count"] == len(schedule) + ends[0] + 3:  # the second run, inside its second task
+        if calls["count"] == ends[0] + 3:  # the stack of both runs, inside its second task
             raise KeyboardInterrupt
         return original(self, x, y)
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 from deepstudy.continual.strategies import CLASSES
+from deepstudy.stacks import Single
 
 
 def tiny_problem() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
@@ -30,9 +31,9 @@ def brute_force(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, kind: st
 
 def ewc_fisher(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, kind: str) -> dict:
     options = {"lambda": 1.0, "gamma": 1.0, "fisher_examples": len(x), "fisher": kind}
-    ewc = CLASSES["ewc"](net, torch.optim.SGD(net.parameters(), lr=0.1), options, None)
-    ewc.end_task(x, y)
-    return ewc.fisher
+    ewc = CLASSES["ewc"](Single(net), torch.optim.SGD(net.parameters(), lr=0.1), options, None)
+    ewc.end_task(x[None], y[None])  # a stack of one run
+    return {name: fisher[0] for name, fisher in ewc.fisher.items()}
 
 
 @pytest.mark.parametrize("kind", ["expected", "empirical"])

@@ -154,7 +154,7 @@ def test_a_packs_checkpoint_file_gives_each_runs_network(tensors, tmp_path):
 
 def test_packed_accuracy_is_each_networks_own(tensors):
     from deepstudy.models import build_model
-    from deepstudy.packing import PackedMLP
+    from deepstudy.stacks import PackedMLP
     from deepstudy.training import accuracy
 
     nets = [build_model(s.model, tensors.input_shape, 10, s.seed) for s in specs(3)]

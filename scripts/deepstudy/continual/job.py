@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from deepstudy.continual.learner import ContinualSpec, task_batches, train_stream
+from deepstudy.continual.learner import ContinualSpec, stacks, task_batches, train_streams
 from deepstudy.data import Tensors
 from deepstudy.jobs import add_factor_coords, remove_resume_files, resume_path, spec_from_run
 from deepstudy.validation import check_stream
@@ -22,8 +22,10 @@ def continual_spec(run: dict) -> ContinualSpec:
 def continual_job(
     runs: list[dict], plans: xr.Dataset | list[xr.Dataset], data: Tensors, resume_dir: str | Path
 ) -> xr.Dataset:
-    """Train ``runs`` one after another, each on its stream plan (``plans``, one per run, or one for
-    all), in this process; their results along ``run``.
+    """Train ``runs``, each on its stream plan (``plans``, one per run, or one for all), in this
+    process: those that can, stacked (:func:`~deepstudy.continual.learner.stacks`), the others one
+    after another; their results along ``run``. A stacked run's ``train_seconds`` is its share of
+    its stack's time.
 
     Variables: ``accuracy`` (run, scenario, trained_on, eval_task), ``reference`` (accuracy at
     initialisation), ``accuracy_curve`` (run, scenario, step, eval_task), ``train_loss`` (run, step),
@@ -41,11 +43,18 @@ def continual_job(
     resume_dir = Path(resume_dir)
     resume_dir.mkdir(parents=True, exist_ok=True)
     tasks = int(plans[0].attrs["tasks"])
-    results, seconds = [], []
-    for spec, plan in zip(specs, plans, strict=True):
+    results, seconds = [None] * len(specs), np.zeros(len(specs))
+    for members in stacks(specs, plans, data.train_x.device):
         started = time.perf_counter()
-        results.append(train_stream(spec, plan, data, resume_path=resume_path(resume_dir, spec.name)))
-        seconds.append(time.perf_counter() - started)
+        trained = train_streams(
+            [specs[i] for i in members],
+            [plans[i] for i in members],
+            data,
+            resume_path=resume_path(resume_dir, specs[members[0]].name),
+        )
+        for i, result in zip(members, trained, strict=True):
+            results[i] = result
+            seconds[i] = (time.perf_counter() - started) / len(members)
     scenarios = specs[0].scenarios
     schedules = [task_batches(plan["task_end"].values, specs[0].batch_size) for plan in plans]
     task_end_step = np.stack(
@@ -87,7 +96,7 @@ def continual_job(
     metrics["accuracy_curve"].attrs.update(units="fraction", description="test accuracy along the stream")
     metrics["train_loss"].attrs.update(units="nats", description="mean training loss over the last steps")
     metrics["step"].attrs.update(units="batches", description="batches of the stream seen")
-    metrics["train_seconds"].attrs["units"] = "s"
+    metrics["train_seconds"].attrs.update(units="s", description="training time (a stacked run's share)")
     metrics["task_end_step"].attrs.update(units="batches", description="step at which each task's block ends")
     remove_resume_files(resume_dir, specs)
     return metrics

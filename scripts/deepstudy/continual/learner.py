@@ -3,13 +3,20 @@ every task end (the accuracy matrix). Reuses the project's training machinery: d
 explicit seeded generators (bitwise repeatable on CPU), a progress bar, a resume checkpoint written
 at every task end, and NaN recorded as divergence.
 
+Runs train as a stack (:mod:`deepstudy.stacks`): the runs of one :func:`stack_key` (settings and
+task ends) in lockstep, one batched step for all, each with its own weights, stream plan, buffer
+and seed; a run alone is a stack of one, through the same kernels, so that stacking changes no
+number (bitwise on a CPU).
+
 Divergence is caught at every step without a device sync per step: each step's loss is folded
 into a non-finite flag on the device, read (with the weights' finiteness) wherever the learner
-syncs anyway, before every evaluation. A NaN network is never scored: the run stops there,
-``diverged``, with NaN in the matrix from that task on."""
+syncs anyway, before every evaluation. A NaN network is never scored: the run stops being scored
+there, ``diverged``, with NaN in the matrix from that task on; the other runs of its stack go on."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +32,8 @@ from deepstudy.continual.transforms import TaskTransforms
 from deepstudy.data import Tensors
 from deepstudy.jobs import fingerprint
 from deepstudy.models import build_model
+from deepstudy.packing import PACKABLE_ARCHITECTURES, stacking_pays
+from deepstudy.stacks import Single, stacked
 from deepstudy.training import make_optimizer, save_atomically
 
 
@@ -96,41 +105,77 @@ class Evaluator:
             self.masks = masks.to(data.test_x.device)
 
     @torch.no_grad()
-    def __call__(self, net: torch.nn.Module) -> np.ndarray:
-        """Accuracy per (scenario, task)."""
-        was_training = net.training
-        net.eval()
+    def __call__(self, stack, run: int) -> np.ndarray:
+        """Accuracy per (scenario, task) of run ``run`` of ``stack``."""
         result = np.zeros((len(self.scenarios), len(self.sets)))
         for task, (x, y) in enumerate(self.sets):
-            logits = torch.cat([net(x[i : i + 4096]) for i in range(0, len(x), 4096)])
+            logits = torch.cat([stack.run_forward(run, x[i : i + 4096]) for i in range(0, len(x), 4096)])
             for s, scenario in enumerate(self.scenarios):
                 scored = logits.masked_fill(~self.masks[task], -math.inf) if scenario == "task" else logits
                 result[s, task] = (scored.argmax(dim=1) == y).double().mean().item()
-        net.train(was_training)
         return result
 
 
-def finite(net: torch.nn.Module) -> torch.Tensor:
-    """Whether every weight and floating buffer of ``net`` is finite, as a tensor (no sync)."""
-    tensors = [t for t in net.state_dict().values() if t.is_floating_point()]
-    return torch.stack([torch.isfinite(t).all() for t in tensors]).all()
+def diverging(loss: torch.Tensor, nonfinite: torch.Tensor, stack) -> tuple[np.ndarray, np.ndarray]:
+    """Each run's ``loss`` (K,) as numbers, and whether it has diverged: a step's loss was not
+    finite, or its weights are not (the last step's update may have broken them); one device sync."""
+    weights_finite = torch.stack([torch.isfinite(t).flatten(1).all(dim=1) for t in stack.tensors()]).all(0)
+    broken = nonfinite | ~torch.isfinite(loss) | ~weights_finite
+    values = torch.stack([loss.double(), broken.double()]).cpu().numpy()
+    return values[0], values[1].astype(bool)
 
 
-def diverging(loss: torch.Tensor, nonfinite: torch.Tensor, net: torch.nn.Module) -> tuple[float, bool]:
-    """``loss`` as a number, and whether the run has diverged: a step's loss was not finite, or the
-    weights are not (the last step's update may have broken them); one device sync for both."""
-    broken = nonfinite | ~torch.isfinite(loss) | ~finite(net)
-    value, flag = torch.stack([loss.double(), broken.double()]).tolist()
-    return value, bool(flag)
+def stack_key(spec: ContinualSpec, plan: xr.Dataset) -> str:
+    """What runs must share to train stacked, in lockstep: everything but their seed, buffer size
+    and stream plan, whose schedule of batches and task ends (``task_end``) must be the same."""
+    shared = {k: v for k, v in dataclasses.asdict(spec).items() if k not in ("name", "seed", "buffer_size")}
+    return json.dumps([shared, plan["task_end"].values.tolist()], sort_keys=True, default=list)
 
 
-def make_strategy(spec: ContinualSpec, net, stream_length: int, input_shape, num_classes, device) -> Strategy:
-    optimizer = make_optimizer(spec, net.parameters())
-    buffer = None
-    if CLASSES[spec.strategy].traits.uses_buffer:
-        capacity = stream_length if spec.buffer_size is None else spec.buffer_size
-        buffer = ReservoirBuffer(capacity, input_shape, num_classes, spec.seed, device)
-    return CLASSES[spec.strategy](net, optimizer, dict(spec.strategy_options), buffer)
+def stackable(spec: ContinualSpec, device: torch.device) -> bool:
+    """Whether a run's model stacks, and stacking pays on ``device``."""
+    return spec.model["architecture"] in PACKABLE_ARCHITECTURES and stacking_pays(spec, device)
+
+
+def stacks(specs: list[ContinualSpec], plans: list[xr.Dataset], device: torch.device) -> list[list[int]]:
+    """The runs (indices, in order) that train together: those of one :func:`stack_key`, where
+    stacking pays (:func:`deepstudy.packing.stacking_pays`) and the model stacks; others alone."""
+    groups: dict[str, list[int]] = {}
+    for i, (spec, plan) in enumerate(zip(specs, plans, strict=True)):
+        groups.setdefault(stack_key(spec, plan) if stackable(spec, device) else f"alone {i}", []).append(i)
+    return list(groups.values())
+
+
+def make_strategy(specs: list[ContinualSpec], stack, stream_length: int, data: Tensors) -> Strategy:
+    """The runs' strategy over ``stack``, each replaying run with its own seeded buffer."""
+    first, device = specs[0], data.train_x.device
+    optimizer = make_optimizer(first, stack.parameters())
+    buffers = None
+    if CLASSES[first.strategy].traits.uses_buffer:
+        buffers = [
+            ReservoirBuffer(
+                stream_length if spec.buffer_size is None else spec.buffer_size,
+                data.input_shape,
+                data.num_classes,
+                spec.seed,
+                device,
+            )
+            for spec in specs
+        ]
+    return CLASSES[first.strategy](stack, optimizer, dict(first.strategy_options), buffers)
+
+
+def stream_order(
+    spec: ContinualSpec, plan: xr.Dataset, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stream's examples and their tasks in the order the run meets them; ``joint`` shuffles
+    them i.i.d. with the run's seed."""
+    example = torch.from_numpy(plan["example"].values).to(device)
+    example_task = torch.from_numpy(plan["example_task"].values).to(device)
+    if CLASSES[spec.strategy].traits.shuffles_stream:  # joint: the same examples, i.i.d. order
+        order = torch.from_numpy(np.random.default_rng(spec.seed).permutation(len(example))).to(device)
+        example, example_task = example[order], example_task[order]
+    return example, example_task
 
 
 def train_stream(
@@ -141,82 +186,120 @@ def train_stream(
     progress: bool = True,
 ) -> StreamResult:
     """Train ``spec``'s strategy on the stream of ``plan`` and evaluate it; see the module docstring."""
-    device = data.train_x.device
-    tasks = int(plan.attrs["tasks"])
-    transforms = TaskTransforms(plan, device)
-    evaluator = Evaluator(plan, data, transforms, spec.scenarios)
-    example = torch.from_numpy(plan["example"].values).to(device)
-    example_task = torch.from_numpy(plan["example_task"].values).to(device)
-    task_end = plan["task_end"].values
-    if CLASSES[spec.strategy].traits.shuffles_stream:  # joint: the same examples, i.i.d. order
-        order = torch.from_numpy(np.random.default_rng(spec.seed).permutation(len(example))).to(device)
-        example, example_task = example[order], example_task[order]
-    net = build_model(spec.model, data.input_shape, data.num_classes, spec.seed).to(device)
-    strategy = make_strategy(spec, net, len(example), data.input_shape, data.num_classes, device)
-    batches = task_batches(task_end, spec.batch_size)
-    scenarios = len(spec.scenarios)
-    matrix = np.full((scenarios, tasks, tasks), np.nan)
-    reference = evaluator(net)
-    curve, curve_steps, losses = [reference], [0], []
-    done_tasks, step, diverged, running = 0, 0, False, 0.0
+    return train_streams([spec], [plan], data, resume_path, progress)[0]
+
+
+def train_streams(
+    specs: list[ContinualSpec],
+    plans: list[xr.Dataset],
+    data: Tensors,
+    resume_path: str | Path | None = None,
+    progress: bool = True,
+) -> list[StreamResult]:
+    """Train runs of one :func:`stack_key` in lockstep, one stack (a single run of any model alone);
+    run k on the stream of ``plans[k]``. Each run's result equals the one it gives alone up to the
+    rounding of batched products; a run that diverges stops being scored, the others go on."""
+    device, first, runs = data.train_x.device, specs[0], len(specs)
+    if len({stack_key(spec, plan) for spec, plan in zip(specs, plans, strict=True)}) != 1 or (
+        runs > 1 and not stackable(first, device)
+    ):
+        raise ValueError("runs train stacked only with a stackable model, the same settings and tasks")
+    tasks, scenarios = int(plans[0].attrs["tasks"]), len(first.scenarios)
+    transforms = [TaskTransforms(plan, device) for plan in plans]
+    evaluators = [
+        Evaluator(plan, data, t, first.scenarios) for plan, t in zip(plans, transforms, strict=True)
+    ]
+    orders = [stream_order(spec, plan, device) for spec, plan in zip(specs, plans, strict=True)]
+    nets = [
+        build_model(spec.model, data.input_shape, data.num_classes, spec.seed).to(device) for spec in specs
+    ]
+    # a run that could stack trains as a stack of one: the same kernels, so the same numbers
+    stack = stacked(nets) if stackable(first, device) else Single(nets[0])
+    strategy = make_strategy(specs, stack, len(orders[0][0]), data)
+    batches = task_batches(plans[0]["task_end"].values, first.batch_size)
+    matrix = np.full((runs, scenarios, tasks, tasks), np.nan)
+    reference = [evaluate(stack, k) for k, evaluate in enumerate(evaluators)]
+    curves, curve_steps, losses = [[r] for r in reference], [[0] for _ in specs], [[] for _ in specs]
+    done_tasks, step, alive, running = 0, 0, np.ones(runs, dtype=bool), [0.0] * runs
+    print_name = first.name if runs == 1 else f"the stack of {runs} runs led by {first.name}"
+    fingerprint = "".join(spec.fingerprint() for spec in specs)
     resume_path = Path(resume_path) if resume_path is not None else None
     if resume_path is not None and resume_path.exists():
         state = torch.load(resume_path, map_location="cpu", weights_only=False)
-        if state["fingerprint"] == spec.fingerprint() and "running_loss" in state:  # else: start afresh
-            net.load_state_dict(state["model"])
+        if state["fingerprint"] == fingerprint and "running_loss" in state:  # else: start afresh
+            stack.load_pack_state(state["model"])
             strategy.optimizer.load_state_dict(state["optimizer"])
             strategy.load_state_dict(state["strategy"])
-            matrix, reference, curve, curve_steps, losses = state["progress"]
+            matrix, reference, curves, curve_steps, losses, alive = state["progress"]
             done_tasks, step, running = state["tasks_done"], state["step"], state["running_loss"]
-            print(f"{spec.name} resumed from task {done_tasks} of {tasks} (step {step})")
+            print(f"{print_name} resumed from task {done_tasks} of {tasks} (step {step})")
     bar = tqdm(
-        total=len(batches), initial=step, desc=spec.name, disable=not progress, mininterval=5.0, ascii=True
+        total=len(batches), initial=step, desc=first.name, disable=not progress, mininterval=5.0, ascii=True
     )
-    net.train()
     # the loss summed since the last evaluation (carried over task ends and resumes), and whether
     # any step's loss was not finite: both stay on the device until a sync point reads them
     running = torch.tensor(running, dtype=torch.float64, device=device)
-    nonfinite = torch.zeros((), dtype=torch.bool, device=device)
+    nonfinite = torch.zeros(runs, dtype=torch.bool, device=device)
     for task in range(done_tasks, tasks):
-        for first, stop, _ in (b for b in batches[step:] if b[2] == task):
-            position = slice(first, stop)
-            x = transforms(data.train_x[example[position]], example_task[position])
-            loss = strategy.observe(x, data.train_y[example[position]])  # inputs and labels only
+        for start, stop, _ in (b for b in batches[step:] if b[2] == task):
+            picked = [example[start:stop] for example, _ in orders]
+            x = torch.stack(
+                [
+                    t(data.train_x[i], order[1][start:stop])
+                    for t, i, order in zip(transforms, picked, orders, strict=True)
+                ]
+            )
+            loss = strategy.observe(x, torch.stack([data.train_y[i] for i in picked]))  # inputs, labels only
             running += loss
             nonfinite |= ~torch.isfinite(loss)
             step += 1
             bar.update(1)
-            if step % spec.eval_every == 0:
-                mean_loss, diverged = diverging(running / spec.eval_every, nonfinite, net)
+            if step % first.eval_every == 0:
+                mean_loss, broken = diverging(running / first.eval_every, nonfinite, stack)
                 running.zero_()
-                if diverged:
+                alive &= ~broken
+                if not alive.any():
                     break
-                losses.append(mean_loss)
-                curve.append(evaluator(net))
-                curve_steps.append(step)
-        if diverged or diverging(running, nonfinite, net)[1]:  # the task's last partial window too
-            diverged = True
+                for k in np.flatnonzero(alive):
+                    losses[k].append(float(mean_loss[k]))
+                    curves[k].append(evaluators[k](stack, k))
+                    curve_steps[k].append(step)
+        alive &= ~diverging(running, nonfinite, stack)[1]  # the task's last partial window too
+        if not alive.any():
             break
-        matrix[:, task] = evaluator(net)
+        for k in np.flatnonzero(alive):
+            matrix[k, :, task] = evaluators[k](stack, k)
         if strategy.traits.uses_task_boundaries:  # only task-aware strategies learn where a task ends
             # in stream order, as many as the strategy uses: the rest need no transforming
-            mine = torch.nonzero(example_task == task).squeeze(1)[: strategy.task_end_examples]
-            x = transforms(data.train_x[example[mine]], example_task[mine])
-            strategy.end_task(x, data.train_y[example[mine]])
+            mine = [
+                torch.nonzero(order[1] == task).squeeze(1)[: strategy.task_end_examples] for order in orders
+            ]
+            x = torch.stack(
+                [
+                    t(data.train_x[order[0][m]], order[1][m])
+                    for t, order, m in zip(transforms, orders, mine, strict=True)
+                ]
+            )
+            strategy.end_task(
+                x, torch.stack([data.train_y[order[0][m]] for order, m in zip(orders, mine, strict=True)])
+            )
         if resume_path is not None:
             save_atomically(
                 {
-                    "fingerprint": spec.fingerprint(),
-                    "model": net.state_dict(),
+                    "fingerprint": fingerprint,
+                    "model": stack.pack_state(),
                     "optimizer": strategy.optimizer.state_dict(),
                     "strategy": strategy.state_dict(),
-                    "progress": (matrix, reference, curve, curve_steps, losses),
+                    "progress": (matrix, reference, curves, curve_steps, losses, alive),
                     "tasks_done": task + 1,
                     "step": step,
-                    "running_loss": running.item(),
+                    "running_loss": running.tolist(),
                 },
                 resume_path,
             )
-        bar.set_postfix(task=task, average=f"{np.nanmean(matrix[0, task, : task + 1]):.3f}")
+        bar.set_postfix(task=task, average=f"{np.nanmean(matrix[:, 0, task, : task + 1]):.3f}")
     bar.close()
-    return StreamResult(matrix, reference, np.stack(curve), curve_steps, losses, diverged)
+    return [
+        StreamResult(matrix[k], reference[k], np.stack(curves[k]), curve_steps[k], losses[k], not alive[k])
+        for k in range(runs)
+    ]

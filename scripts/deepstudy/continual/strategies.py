@@ -1,20 +1,30 @@
-"""Continual-learning strategies, all with one interface.
+"""Continual-learning strategies, all with one interface, each training a stack of K runs at once.
 
 A strategy sees the stream one batch at a time through :meth:`Strategy.observe` (inputs and labels,
 nothing else). Only a strategy marked ``uses_task_boundaries`` is also told when a task ends, with
 that task's examples (:meth:`Strategy.end_task`); the task-free ones never learn where tasks begin
 or end, nor which task an example belongs to.
+
+The network is a stack (:mod:`deepstudy.stacks`): K runs in lockstep, inputs (K, B, ...) and logits
+(K, B, classes), run k with its own weights and its own reservoir buffer. Every loss is computed
+per run, shape (K,), and their sum is minimised: run k's gradient is its own loss's, so a stacked
+run follows the run it would be alone, up to the rounding of batched products. A run alone is a
+stack of one.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F  # noqa: N812
-from torch import nn
-from torch.func import functional_call, grad, jacrev, vmap
+from torch.func import grad, jacrev, vmap
 
 from deepstudy.continual.buffer import ReservoirBuffer
 from deepstudy.continual.catalogue import REPLAY_STRATEGIES, STRATEGIES, TRAITS  # noqa: F401 - re-exported
+
+
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each run's mean cross-entropy (K,) of logits (K, B, classes) at labels (K, B)."""
+    return F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(dim=1)
 
 
 class Strategy:
@@ -24,38 +34,50 @@ class Strategy:
     task_end_examples: int | None = None  # how many of an ending task's examples end_task uses
 
     def __init__(
-        self, net: nn.Module, optimizer: torch.optim.Optimizer, options: dict, buffer: ReservoirBuffer | None
+        self, net, optimizer: torch.optim.Optimizer, options: dict, buffers: list[ReservoirBuffer] | None
     ) -> None:
         self.net = net
         self.optimizer = optimizer
         self.options = options
-        self.buffer = buffer
+        self.buffers = buffers
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The training loss on a batch, and the network's logits on the batch's own examples."""
+        """Each run's training loss (K,) on its batch, and the logits (K, B, classes) on the batch's
+        own examples."""
         logits = self.net(x)
-        return F.cross_entropy(logits, y), logits
+        return cross_entropy(logits, y), logits
 
     def observe(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """One optimisation step on a batch of the stream; returns the (detached) loss."""
+        """One optimisation step of every run on its batch (x: K, B, ...); their (detached) losses."""
         loss, logits = self.loss(x, y)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.sum().backward()
         self.optimizer.step()
-        if self.buffer is not None:  # stored with the outputs the network gave before this step
-            self.buffer.add(x, y, logits.detach())
+        if self.buffers is not None:  # stored with the outputs the network gave before this step
+            for buffer, inputs, labels, outputs in zip(self.buffers, x, y, logits.detach(), strict=True):
+                buffer.add(inputs, labels, outputs)
         return loss.detach()
 
+    def replayable(self) -> bool:
+        """Whether the buffers hold examples (the runs of a stack fill theirs in lockstep)."""
+        return len(self.buffers[0]) > 0
+
+    def sample(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``size`` examples drawn from each run's buffer: inputs, labels and stored logits (K, size, ...)."""
+        drawn = [buffer.sample(size) for buffer in self.buffers]
+        return tuple(torch.stack(parts) for parts in zip(*drawn, strict=True))
+
     def end_task(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """Called at a task's end with its examples, only when ``uses_task_boundaries``."""
+        """Called at a task's end with its examples (K, n, ...), only when ``uses_task_boundaries``."""
         raise RuntimeError(f"{type(self).__name__} is task-free and must not be told about tasks")
 
     def state_dict(self) -> dict:
-        return {"buffer": self.buffer.state_dict() if self.buffer is not None else None}
+        return {"buffers": [b.state_dict() for b in self.buffers] if self.buffers is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
-        if self.buffer is not None:
-            self.buffer.load_state_dict(state["buffer"])
+        if self.buffers is not None:
+            for buffer, saved in zip(self.buffers, state["buffers"], strict=True):
+                buffer.load_state_dict(saved)
 
 
 class Joint(Strategy):
@@ -70,16 +92,16 @@ class ExperienceReplay(Strategy):
     traits = TRAITS["er"]
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if len(self.buffer) == 0:
+        if not self.replayable():
             return super().loss(x, y)
-        replay_x, replay_y, replay_logits = self.buffer.sample(len(x))
-        logits = self.net(torch.cat([x, replay_x]))
-        new, replayed = logits[: len(x)], logits[len(x) :]
-        loss = F.cross_entropy(new, y) + self.replay_loss(replayed, replay_y, replay_logits)
+        replay_x, replay_y, replay_logits = self.sample(x.shape[1])
+        logits = self.net(torch.cat([x, replay_x], dim=1))
+        new, replayed = logits.split(x.shape[1], dim=1)
+        loss = cross_entropy(new, y) + self.replay_loss(replayed, replay_y, replay_logits)
         return loss, new
 
     def replay_loss(self, logits: torch.Tensor, y: torch.Tensor, stored: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, y)
+        return cross_entropy(logits, y)
 
 
 class Clear(ExperienceReplay):
@@ -89,11 +111,14 @@ class Clear(ExperienceReplay):
     traits = TRAITS["clear"]
 
     def replay_loss(self, logits: torch.Tensor, y: torch.Tensor, stored: torch.Tensor) -> torch.Tensor:
-        cloning = F.kl_div(
-            F.log_softmax(logits, dim=1), F.log_softmax(stored, dim=1), log_target=True, reduction="batchmean"
-        )
+        cloning = (
+            F.kl_div(
+                F.log_softmax(logits, dim=2), F.log_softmax(stored, dim=2), log_target=True, reduction="none"
+            ).sum(dim=(1, 2))
+            / logits.shape[1]
+        )  # each run's batch mean
         return (
-            self.options["replay_weight"] * F.cross_entropy(logits, y)
+            self.options["replay_weight"] * cross_entropy(logits, y)
             + self.options["cloning_weight"] * cloning
         )
 
@@ -105,16 +130,17 @@ class DerPlusPlus(ExperienceReplay):
     traits = TRAITS["derpp"]
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if len(self.buffer) == 0:
+        if not self.replayable():
             return Strategy.loss(self, x, y)
-        logit_x, _, stored = self.buffer.sample(len(x))
-        label_x, label_y, _ = self.buffer.sample(len(x))
-        logits = self.net(torch.cat([x, logit_x, label_x]))
-        new, on_logits, on_labels = logits.split(len(x))
+        size = x.shape[1]
+        logit_x, _, stored = self.sample(size)
+        label_x, label_y, _ = self.sample(size)
+        logits = self.net(torch.cat([x, logit_x, label_x], dim=1))
+        new, on_logits, on_labels = logits.split(size, dim=1)
         loss = (
-            F.cross_entropy(new, y)
-            + self.options["alpha"] * F.mse_loss(on_logits, stored)
-            + self.options["beta"] * F.cross_entropy(on_labels, label_y)
+            cross_entropy(new, y)
+            + self.options["alpha"] * (on_logits - stored).square().mean(dim=(1, 2))
+            + self.options["beta"] * cross_entropy(on_labels, label_y)
         )
         return loss, new
 
@@ -126,9 +152,9 @@ class OnlineEwc(Strategy):
 
     traits = TRAITS["ewc"]
 
-    def __init__(self, net, optimizer, options, buffer) -> None:
-        super().__init__(net, optimizer, options, buffer)
-        self.fisher: dict[str, torch.Tensor] | None = None
+    def __init__(self, net, optimizer, options, buffers) -> None:
+        super().__init__(net, optimizer, options, buffers)
+        self.fisher: dict[str, torch.Tensor] | None = None  # stacked (K, ...), as the parameters
         self.task_end_examples = options["fisher_examples"]  # the learner prepares no more
         self.anchor: dict[str, torch.Tensor] | None = None
 
@@ -136,24 +162,25 @@ class OnlineEwc(Strategy):
         loss, logits = super().loss(x, y)
         if self.fisher is not None:
             penalty = sum(
-                (self.fisher[name] * (param - self.anchor[name]) ** 2).sum()
-                for name, param in self.net.named_parameters()
+                (self.fisher[name] * (param - self.anchor[name]) ** 2).flatten(1).sum(dim=1)
+                for name, param in self.net.named_parameters().items()
             )
             loss = loss + self.options["lambda"] / 2 * penalty
         return loss, logits
 
     def end_task(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """Add the ending task's diagonal Fisher (``options["fisher"]``, see :meth:`task_fisher`) to
-        the decayed running one; anchor at today's weights."""
-        params = {name: p.detach() for name, p in self.net.named_parameters()}
+        """Add the ending task's diagonal Fisher of each run (``options["fisher"]``, see
+        :meth:`task_fisher`) to its decayed running one; anchor at today's weights."""
         limit = self.options["fisher_examples"]
-        fisher = self.task_fisher(params, x[:limit], y[:limit])
+        fishers = [self.task_fisher(run, x[run, :limit], y[run, :limit]) for run in range(len(x))]
+        fisher = {name: torch.stack([f[name] for f in fishers]) for name in fishers[0]}
         if self.fisher is not None:
             fisher = {name: self.options["gamma"] * self.fisher[name] + fisher[name] for name in fisher}
-        self.fisher, self.anchor = fisher, {name: p.clone() for name, p in params.items()}
+        anchor = {name: p.detach().clone() for name, p in self.net.named_parameters().items()}
+        self.fisher, self.anchor = fisher, anchor
 
-    def task_fisher(self, params: dict, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The diagonal Fisher of the examples ``x``, mean over examples of
+    def task_fisher(self, run: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The diagonal Fisher of run ``run`` on the examples ``x``, mean over examples of
 
         - ``expected`` (the true Fisher of Kirkpatrick et al. 2017 and Schwarz et al. 2018): the
           expectation over the model's own prediction, sum_c p_c(x) (d log p_c(x) / d theta)^2,
@@ -161,10 +188,10 @@ class OnlineEwc(Strategy):
         - ``empirical``: (d log p_y(x) / d theta)^2 at the true label y, which approximates it
           only where the model fits its data (Kunstner et al. 2019).
         """
-        buffers = {name: b.detach() for name, b in self.net.named_buffers()}
+        params, call = self.net.run_function(run)
 
         def log_probs(p: dict, example: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            out = F.log_softmax(functional_call(self.net, (p, buffers), (example[None],)), dim=1)[0]
+            out = F.log_softmax(call(p, example[None]), dim=1)[0]
             return out, out
 
         def log_likelihood(p: dict, example: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
@@ -179,7 +206,7 @@ class OnlineEwc(Strategy):
             return {name: torch.einsum("nc,nc...->...", log_p.exp(), g**2) for name, g in grads.items()}
 
         with torch.no_grad():  # 256 gradients at a time: the expected Fisher takes one per class
-            classes = self.net(x[:1]).shape[1] if self.options["fisher"] == "expected" else 1
+            classes = call(params, x[:1]).shape[1] if self.options["fisher"] == "expected" else 1
         chunk = max(1, 256 // classes)
         fisher = {name: torch.zeros_like(p) for name, p in params.items()}
         for start in range(0, len(x), chunk):

@@ -4,7 +4,8 @@ Torch-free: the Snakefile imports it to plan jobs. A run trains one strategy on 
 seed; strategies that keep a replay buffer run once per swept buffer size, the others once, with
 buffer ``none``. The runs of one stream and strategy, across buffer sizes and seeds, are cut in
 order into packs of ``continual.training.pack`` runs (``auto``: see :mod:`deepstudy.pack_sizes`);
-a pack is one job, named by its first run, that trains its runs one after another in one process.
+a pack is one job, named by its first run. In it, runs that share their stream's task ends train
+stacked, in lockstep (:func:`deepstudy.continual.learner.stacks`), the others one after another.
 Only a strategy's own options enter its run spec, so changing CLEAR's weights reruns only the
 packs of CLEAR runs.
 """
