@@ -8,7 +8,7 @@ import torch
 from continual_helpers import OPTIONS, mnist1d, spec, split_plan
 from deepstudy.continual import learner as continual_learner
 from deepstudy.continual import summarize
-from deepstudy.continual.buffer import ReservoirBuffer
+from deepstudy.continual.buffer import ReservoirBuffers
 from deepstudy.continual.job import continual_job
 from deepstudy.continual.learner import train_stream
 from deepstudy.continual.strategies import CLASSES, STRATEGIES
@@ -66,7 +66,7 @@ def items(count: int) -> torch.Tensor:
 
 def test_reservoir_batches_decide_exactly_as_one_example_at_a_time():
     capacity, stream, batch = 8, 200, 13
-    buffer = ReservoirBuffer(capacity, (1,), 2, seed=3, device=torch.device("cpu"))
+    buffer = ReservoirBuffers([capacity], (1,), 2, seeds=[3], device=torch.device("cpu"))
     # the same draws, applied one example at a time as in Vitter's algorithm R
     draws = torch.Generator().manual_seed(3)
     expected = [None] * capacity
@@ -79,8 +79,8 @@ def test_reservoir_batches_decide_exactly_as_one_example_at_a_time():
             if slot < capacity:
                 expected[slot] = n
         x = items(stream)[first : first + count]
-        buffer.add(x, torch.zeros(count, dtype=torch.long), torch.zeros(count, 2))
-        assert len(buffer) <= capacity
+        buffer.add(x[None], torch.zeros(1, count, dtype=torch.long), torch.zeros(1, count, 2))
+        assert buffer.lengths()[0] <= capacity
     assert buffer.x[:, 0].long().tolist() == expected
 
 
@@ -88,12 +88,12 @@ def test_reservoir_keeps_a_uniform_sample_of_the_stream():
     capacity, stream, runs = 10, 60, 1500
     counts = np.zeros(stream)
     for seed in range(runs):
-        buffer = ReservoirBuffer(capacity, (1,), 2, seed=seed, device=torch.device("cpu"))
+        buffer = ReservoirBuffers([capacity], (1,), 2, seeds=[seed], device=torch.device("cpu"))
         for first in range(0, stream, 7):
             x = items(stream)[first : first + 7]
-            buffer.add(x, torch.zeros(len(x), dtype=torch.long), torch.zeros(len(x), 2))
+            buffer.add(x[None], torch.zeros(1, len(x), dtype=torch.long), torch.zeros(1, len(x), 2))
         kept = buffer.x[:, 0].long()
-        assert len(buffer) == capacity and len(set(kept.tolist())) == capacity
+        assert buffer.lengths() == [capacity] and len(set(kept.tolist())) == capacity
         counts[kept.numpy()] += 1
     expected = runs * capacity / stream
     chi2 = ((counts - expected) ** 2 / expected).sum()

@@ -26,7 +26,7 @@ import torch
 import xarray as xr
 from tqdm import tqdm
 
-from deepstudy.continual.buffer import ReservoirBuffer
+from deepstudy.continual.buffer import ReservoirBuffers
 from deepstudy.continual.strategies import CLASSES, Strategy
 from deepstudy.continual.transforms import TaskTransforms
 from deepstudy.data import Tensors
@@ -152,16 +152,9 @@ def make_strategy(specs: list[ContinualSpec], stack, stream_length: int, data: T
     optimizer = make_optimizer(first, stack.parameters())
     buffers = None
     if CLASSES[first.strategy].traits.uses_buffer:
-        buffers = [
-            ReservoirBuffer(
-                stream_length if spec.buffer_size is None else spec.buffer_size,
-                data.input_shape,
-                data.num_classes,
-                spec.seed,
-                device,
-            )
-            for spec in specs
-        ]
+        capacities = [stream_length if spec.buffer_size is None else spec.buffer_size for spec in specs]
+        seeds = [spec.seed for spec in specs]
+        buffers = ReservoirBuffers(capacities, data.input_shape, data.num_classes, seeds, device)
     return CLASSES[first.strategy](stack, optimizer, dict(first.strategy_options), buffers)
 
 
@@ -222,7 +215,7 @@ def train_streams(
     curves, curve_steps, losses = [[r] for r in reference], [[0] for _ in specs], [[] for _ in specs]
     done_tasks, step, alive, running = 0, 0, np.ones(runs, dtype=bool), [0.0] * runs
     print_name = first.name if runs == 1 else f"the stack of {runs} runs led by {first.name}"
-    fingerprint = "".join(spec.fingerprint() for spec in specs)
+    fingerprint = "stack:" + "".join(spec.fingerprint() for spec in specs)  # not a pre-stack checkpoint
     resume_path = Path(resume_path) if resume_path is not None else None
     if resume_path is not None and resume_path.exists():
         state = torch.load(resume_path, map_location="cpu", weights_only=False)

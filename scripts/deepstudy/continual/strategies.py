@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch.func import grad, jacrev, vmap
 
-from deepstudy.continual.buffer import ReservoirBuffer
+from deepstudy.continual.buffer import ReservoirBuffers
 from deepstudy.continual.catalogue import REPLAY_STRATEGIES, STRATEGIES, TRAITS  # noqa: F401 - re-exported
 
 
@@ -34,7 +34,7 @@ class Strategy:
     task_end_examples: int | None = None  # how many of an ending task's examples end_task uses
 
     def __init__(
-        self, net, optimizer: torch.optim.Optimizer, options: dict, buffers: list[ReservoirBuffer] | None
+        self, net, optimizer: torch.optim.Optimizer, options: dict, buffers: ReservoirBuffers | None
     ) -> None:
         self.net = net
         self.optimizer = optimizer
@@ -54,30 +54,27 @@ class Strategy:
         loss.sum().backward()
         self.optimizer.step()
         if self.buffers is not None:  # stored with the outputs the network gave before this step
-            for buffer, inputs, labels, outputs in zip(self.buffers, x, y, logits.detach(), strict=True):
-                buffer.add(inputs, labels, outputs)
+            self.buffers.add(x, y, logits.detach())
         return loss.detach()
 
     def replayable(self) -> bool:
         """Whether the buffers hold examples (the runs of a stack fill theirs in lockstep)."""
-        return len(self.buffers[0]) > 0
+        return self.buffers.seen > 0
 
     def sample(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``size`` examples drawn from each run's buffer: inputs, labels and stored logits (K, size, ...)."""
-        drawn = [buffer.sample(size) for buffer in self.buffers]
-        return tuple(torch.stack(parts) for parts in zip(*drawn, strict=True))
+        return self.buffers.sample(size)
 
     def end_task(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """Called at a task's end with its examples (K, n, ...), only when ``uses_task_boundaries``."""
         raise RuntimeError(f"{type(self).__name__} is task-free and must not be told about tasks")
 
     def state_dict(self) -> dict:
-        return {"buffers": [b.state_dict() for b in self.buffers] if self.buffers is not None else None}
+        return {"buffers": self.buffers.state_dict() if self.buffers is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
         if self.buffers is not None:
-            for buffer, saved in zip(self.buffers, state["buffers"], strict=True):
-                buffer.load_state_dict(saved)
+            self.buffers.load_state_dict(state["buffers"])
 
 
 class Joint(Strategy):
