@@ -51,6 +51,8 @@ rule train_continual:
     benchmark:
         benchmark_path("train_continual", CONTINUAL_PATHS["metrics"])
     threads: 1
+    # the longest jobs start first, so that short ones fill the end of a run
+    priority: 1
     resources:
         gpu=gpu_count(),
         mem_mb=config["continual"]["training"]["mem_mb"],

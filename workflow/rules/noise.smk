@@ -61,6 +61,8 @@ rule train:
     benchmark:
         benchmark_path("train", NOISE_PATHS["metrics"])
     threads: 1
+    # the longest jobs start first, so that short ones fill the end of a run
+    priority: 2
     resources:
         gpu=gpu_count(),
         mem_mb=config["noise"]["training"]["mem_mb"],

@@ -6,10 +6,9 @@ REGIONS_PATHS = regions_workflow.PATHS
 PARTITION_RUN = regions_workflow.trained_runs(NOISE.runs, config)[0]
 PARTITION_EPOCHS = regions_workflow.first_and_last(config["noise"]["training"]["checkpoint_epochs"])
 # A regions job analyses a pack of networks (regions_workflow.PACKED), one store each, named (log,
-# benchmark) after its first; on its GPU slot where it holds one, else on CPU threads (the torch
-# matrix products and the compiled kernels use them: about 1.5x faster on two than on one).
+# benchmark) after its first; on its GPU slot where it holds one, else on regions.threads CPU threads.
 REGIONS_OUTPUTS = {kind: regions_workflow.pack_outputs(kind, config) for kind in regions_workflow.KINDS}
-REGIONS_THREADS = 2
+REGIONS_THREADS = config["regions"]["threads"]
 
 
 wildcard_constraints:
