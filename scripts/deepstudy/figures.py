@@ -70,6 +70,43 @@ def mark_diverged(
         text.set(**DIVERGED_TEXT)
 
 
+def heatmap(
+    ax: plt.Axes, frame, annotate: bool, colorbar: bool, vmin: float = 0.0, vmax: float = 1.0
+) -> None:
+    """A heatmap of ``frame`` (a pandas DataFrame: rows × columns) on ``ax``, cell (row, column) the
+    unit square at (column, row), first row on top, labelled by the frame's index and columns, each
+    cell's value written in it where ``annotate``. The layout of seaborn's ``heatmap``, which draws
+    the whole figure once per call to place its labels: a grid of many panels paid quadratically."""
+    values = np.asarray(frame.values, dtype=float)
+    mesh = ax.pcolormesh(np.ma.masked_invalid(values), vmin=vmin, vmax=vmax, cmap="viridis")
+    ax.set_xlim(0, values.shape[1])
+    ax.set_ylim(values.shape[0], 0)
+    ax.set_aspect("equal")
+    ax.set_xticks(np.arange(values.shape[1]) + 0.5, [str(c) for c in frame.columns])
+    ax.set_yticks(np.arange(values.shape[0]) + 0.5, [str(i) for i in frame.index], rotation=0)
+    ax.set_xlabel(str(frame.columns.name or ""))
+    ax.set_ylabel(str(frame.index.name or ""))
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if annotate:
+        for (row, column), value in np.ndenumerate(values):
+            if np.isfinite(value):
+                colour = mesh.cmap(mesh.norm(value))
+                dark = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2] < 0.5
+                ax.text(
+                    column + 0.5,
+                    row + 0.5,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=5,
+                    color="white" if dark else "black",
+                )
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax)
+
+
 def hatch_cells(ax: plt.Axes, cells: np.ndarray) -> None:
     """Hatch the cells of a heatmap on ``ax`` where ``cells`` (rows × columns) is true: where its
     runs diverged, so that the cell is not read as merely missing."""

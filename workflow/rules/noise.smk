@@ -30,6 +30,8 @@ rule dilute_labels:
     benchmark:
         benchmark_path("dilute_labels", NOISE_PATHS["plan"])
     threads: 1
+    # as early as the training packs that wait for these plans
+    priority: 2
     resources:
         mem_mb=2000,
         runtime=10,

@@ -21,7 +21,7 @@ import xarray as xr  # noqa: E402
 
 from deepstudy.continual.catalogue import REPLAY_STRATEGIES, TRAITS  # noqa: E402
 from deepstudy.continual.workflow import UNBOUNDED, buffer_capacity, buffer_label  # noqa: E402
-from deepstudy.figures import draw_summary_figures, hatch_cells, mark_diverged, say  # noqa: E402
+from deepstudy.figures import draw_summary_figures, hatch_cells, heatmap, mark_diverged, say  # noqa: E402
 
 
 def curve_buffer_size(summary: xr.Dataset, plots: dict) -> float:
@@ -150,17 +150,11 @@ def accuracy_matrices(summary: xr.Dataset, plots: dict) -> plt.Figure:
                 .sel(trained_on=tasks["eval_task"].values[tasks.values], eval_task=tasks.values)
             )
             mean = matrix.mean("seed")
-            sns.heatmap(
+            heatmap(
+                axes[r, c],
                 mean.to_pandas(),
-                ax=axes[r, c],
-                vmin=0,
-                vmax=1,
-                cmap="viridis",
-                cbar=c == len(strategies) - 1,
-                annot=matrix.sizes["eval_task"] <= 6 and bool(mean.notnull().any()),
-                fmt=".2f",
-                annot_kws={"fontsize": 5},
-                square=True,
+                annotate=matrix.sizes["eval_task"] <= 6,
+                colorbar=c == len(strategies) - 1,
             )
             # cells a diverged run has no value for (left out of the mean, or the whole cell)
             lost = (matrix.isnull() & (summary["diverged"].sel(**where) == 1)).any("seed")
