@@ -108,6 +108,44 @@ def test_a_regions_job_analyses_a_pack_of_networks_each_network_once(config, sch
         assert path == f"{network_folder}/epoch{network['epoch']}.pt"
 
 
+def test_a_memorise_job_trains_every_width_each_to_its_own_outputs(config, schema):
+    """A memorise job per depth, init and memorise seed; its runs, in output order, each write the
+    metrics store and checkpoints that the memorised analyses read; every network once."""
+    validate(config, schema)
+    outputs = workflow.memorise_outputs(config)
+    epochs = config["regions"]["memorise"]["checkpoint_epochs"]
+    assert {tuple(fields(o)) for o in outputs["metrics"] + outputs["checkpoints"]} == {
+        ("depth", "init", "seed")
+    }
+    trained = []
+    for network in workflow.memorise_networks(config):
+        if network["neurons"] != config["regions"]["init"]["neurons"][0]:
+            continue  # one job per depth, init and seed: the first width names it
+        wildcards = Wildcards(depth=str(network["depth"]), init=network["init"], seed=str(network["seed"]))
+        specs = workflow.memorise_specs(config, wildcards)
+        metrics = [path.format(**wildcards) for path in outputs["metrics"]]
+        checkpoints = [path.format(**wildcards) for path in outputs["checkpoints"]]
+        assert len(checkpoints) == len(specs) * len(epochs) and len(metrics) == len(specs)
+        for i, spec in enumerate(specs):
+            folder = (
+                workflow.PATHS["memorise_metrics"]
+                .format(**spec["factors"])
+                .removesuffix("/metrics.zarr/zarr.json")
+            )
+            assert metrics[i].startswith(folder + "/")
+            assert checkpoints[i * len(epochs) : (i + 1) * len(epochs)] == [
+                f"{folder}/epoch{e}.pt" for e in epochs
+            ]
+            trained.append(spec["factors"])
+    assert sorted(map(str, trained)) == sorted(map(str, workflow.memorise_networks(config)))
+    read = {
+        path
+        for w in ("2",)
+        for path in workflow.memorised_checkpoints(config, Wildcards(depth=w, init="he", seed="0"))
+    }
+    assert read <= {path.format(depth="2", init="he", seed="0") for path in outputs["checkpoints"]}
+
+
 def test_a_selection_of_no_run_is_refused_before_any_job(config, schema):
     config["regions"]["trained"] = {"model": ["mlp"], "noise": ["structured"], "n_clean": [50]}
     with pytest.raises(ConfigError, match="config key regions.trained: selects no run"):
@@ -120,7 +158,7 @@ def test_a_selection_of_no_run_is_refused_before_any_job(config, schema):
 
 def test_a_memorisation_spec_splits_the_neurons_over_the_depth(config, schema):
     validate(config, schema)
-    [spec] = workflow.memorise_specs(config, Wildcards(depth="2", neurons="16", init="he", seed="0"))
+    spec = workflow.memorise_spec(config, 2, 16, "he", 0)
     bias_std = config["regions"]["bias_std"]
     assert spec["model"] == dict(architecture="mlp", depth=2, width=8, init="he", bias_std=bias_std)
     assert spec["factors"] == {"depth": 2, "neurons": 16, "init": "he", "seed": 0}
@@ -157,7 +195,7 @@ def test_fresh_networks_draw_small_normal_biases_from_their_seed(config, schema)
     weights = [(m.weight for m in n.modules() if isinstance(m, nn.Linear)) for n in (net, zero)]
     assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))  # the biases add to them
     # the memorising networks start from the same draw
-    [spec] = workflow.memorise_specs(config, Wildcards(depth="2", neurons="1024", init="he", seed="0"))
+    spec = workflow.memorise_spec(config, 2, 1024, "he", 0)
     assert torch.equal(biases(models.build_model(spec["model"], (40,), 10, seed=0)), drawn)
 
 

@@ -96,9 +96,14 @@ rule random_labels:
         "../../scripts/random_labels.py"
 
 
+# A memorise job trains every width of one depth, init and seed, one after another (widths do not
+# stack), each to its own outputs; named (log, benchmark) after its first.
+MEMORISE_OUTPUTS = regions_workflow.memorise_outputs(config)
+
+
 rule memorise:
     message:
-        "Memorising random labels: depth {wildcards.depth}, {wildcards.neurons} neurons, seed {wildcards.seed}"
+        "Memorising random labels: depth {wildcards.depth}, {wildcards.init} init, seed {wildcards.seed}, every width"
     input:
         dataset=DATASET.format(dataset=config["regions"]["dataset"]),
         plans=lambda wildcards: [regions_workflow.random_labels_path(config, wildcards.seed)],
@@ -106,21 +111,17 @@ rule memorise:
         runs=lambda wildcards: regions_workflow.memorise_specs(config, wildcards),
         device=config["device"],
     output:
-        metrics=REGIONS_PATHS["memorise_metrics"],
-        checkpoints=expand(
-            REGIONS_PATHS["memorise_checkpoint"],
-            epoch=config["regions"]["memorise"]["checkpoint_epochs"],
-            allow_missing=True,
-        ),
+        metrics=MEMORISE_OUTPUTS["metrics"],
+        checkpoints=MEMORISE_OUTPUTS["checkpoints"],
     log:
-        log_path("memorise", REGIONS_PATHS["memorise_metrics"]),
+        log_path("memorise", MEMORISE_OUTPUTS["metrics"][0]),
     benchmark:
-        benchmark_path("memorise", REGIONS_PATHS["memorise_metrics"])
+        benchmark_path("memorise", MEMORISE_OUTPUTS["metrics"][0])
     threads: 1
     resources:
         gpu=gpu_count(),
         mem_mb=2000,
-        runtime=30,
+        runtime=30 * len(MEMORISE_OUTPUTS["metrics"]),
     conda:
         "../../envs/training.yaml"
     script:

@@ -194,26 +194,50 @@ def random_labels_path(config: dict, seed) -> str:
     )
 
 
-def memorise_specs(config: dict, wildcards) -> list[dict]:
-    """The run spec of one memorisation training, as a list (training jobs take lists of runs)."""
+def memorise_spec(config: dict, depth: int, neurons: int, init: str, seed: int) -> dict:
+    """The run spec of one memorisation training."""
     options = config["regions"]["memorise"]
-    depth, neurons, seed = int(wildcards.depth), int(wildcards.neurons), int(wildcards.seed)
+    return dict(
+        name=f"memorise_depth{depth}_neurons{neurons}_{init}_seed{seed}",
+        model=fresh_spec(depth, neurons, init, config["regions"]["bias_std"]),
+        seed=seed,
+        lr=options["lr"],
+        batch_size=options["batch_size"],
+        epochs=options["epochs"],
+        optimizer="sgd",
+        momentum=options["momentum"],
+        weight_decay=0.0,
+        epoch_examples=options["epoch_examples"],
+        checkpoint_epochs=sorted(options["checkpoint_epochs"]),
+        factors={"depth": depth, "neurons": neurons, "init": init, "seed": seed},
+    )
+
+
+def memorise_specs(config: dict, wildcards) -> list[dict]:
+    """The run specs of a ``memorise`` job: one network of each width (``regions.init.neurons``) of
+    the job's depth, init and seed, in config order, each written to its own outputs
+    (:func:`memorise_outputs`), so that a job's start-up is paid once."""
+    depth, seed = int(wildcards.depth), int(wildcards.seed)
     return [
-        dict(
-            name=f"memorise_depth{depth}_neurons{neurons}_{wildcards.init}_seed{seed}",
-            model=fresh_spec(depth, neurons, wildcards.init, config["regions"]["bias_std"]),
-            seed=seed,
-            lr=options["lr"],
-            batch_size=options["batch_size"],
-            epochs=options["epochs"],
-            optimizer="sgd",
-            momentum=options["momentum"],
-            weight_decay=0.0,
-            epoch_examples=options["epoch_examples"],
-            checkpoint_epochs=sorted(options["checkpoint_epochs"]),
-            factors={"depth": depth, "neurons": neurons, "init": wildcards.init, "seed": seed},
-        )
+        memorise_spec(config, depth, int(neurons), wildcards.init, seed)
+        for neurons in config["regions"]["init"]["neurons"]
     ]
+
+
+def memorise_outputs(config: dict) -> dict[str, list[str]]:
+    """The outputs of a ``memorise`` job, in the order of :func:`memorise_specs`: each width's
+    metrics store, and its checkpoint at every memorisation checkpoint epoch (width by width); depth,
+    init and seed left open as the job's wildcards."""
+    widths = [_Open(neurons=str(n)) for n in config["regions"]["init"]["neurons"]]
+    epochs = config["regions"]["memorise"]["checkpoint_epochs"]
+    return {
+        "metrics": [PATHS["memorise_metrics"].format_map(width) for width in widths],
+        "checkpoints": [
+            PATHS["memorise_checkpoint"].format_map(_Open(width, epoch=str(epoch)))
+            for width in widths
+            for epoch in epochs
+        ],
+    }
 
 
 def summary_paths() -> list[str]:
