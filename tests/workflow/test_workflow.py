@@ -462,4 +462,4 @@ def test_paper_configs_plan_through_the_slurm_profile(repo, tmp_path, paper):
     (tmp_path / "config.yaml").write_text((repo / "config" / "paper" / f"{paper}.yaml").read_text())
     result = snakemake(repo, tmp_path, "--profile", str(repo / "workflow" / "profiles" / "slurm"), "-n")
     counts = job_counts(result.stdout)
-    assert counts["prepare_dataset"] >= 1 and sum(counts.values()) > 50
+    assert counts["prepare_dataset"] >= 1 and sum(counts.values()) > 30  # a whole study: dozens of packed jobs
