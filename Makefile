@@ -6,6 +6,12 @@ CONFIG ?= config/config.yaml
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The tests' SLURM executor plugin (the slurm extra), kept off the venv's path: snakemake imports
+# every installed executor plugin at start, and this one then asks `scontrol` for the cluster's
+# config, which waits 9 s where a SLURM client has no controller (this CI machine, between its
+# SLURM tests). The tests that use the slurm profile put it on PYTHONPATH (tests/conftest.py).
+SLURM_PLUGINS := $(VENV)/slurm-plugins
+SLURM_PLUGIN_WHEELS := snakemake-executor-plugin-slurm==2.8.0 snakemake-executor-plugin-slurm-jobstep==0.6.1
 SNAKEMAKE_ARGS ?=
 
 .PHONY: setup run test lint report clean
@@ -20,6 +26,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --no-compile torch==2.14.1 torchvision==0.29.1 -e '.[test]'
 	-$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1
+	$(BIN)/pip install --quiet --no-deps --target $(SLURM_PLUGINS) $(SLURM_PLUGIN_WHEELS)
 	touch $(STAMP)
 
 run: setup

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -28,6 +29,17 @@ STUDY_CHECKS = {
 def validate_study(config: dict, schema: dict) -> dict:
     """Validate a config as the workflow does: the schema, then each listed study's checks."""
     return validate(config, schema, STUDY_CHECKS)
+
+
+#: Where make setup puts the SLURM executor plugin, off the venv's path (see the Makefile).
+SLURM_PLUGINS = Path(sys.prefix) / "slurm-plugins"
+
+
+def with_slurm_plugin(environment: dict[str, str]) -> dict[str, str]:
+    """``environment`` with the SLURM executor plugin on PYTHONPATH, for a snakemake that uses the
+    slurm profile (its jobs inherit it through sbatch)."""
+    paths = [str(SLURM_PLUGINS), *filter(None, [environment.get("PYTHONPATH")])]
+    return {**environment, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ equal those of a local run. Skipped, with the reason, only where the daemons can
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
+from conftest import with_slurm_plugin
 from test_workflow import job_counts, small_noise_study
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -36,7 +38,8 @@ def cluster(repo):
 def run(repo: Path, workdir: Path, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "snakemake", "-s", str(repo / "workflow" / "Snakefile")]
     command += ["--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), *args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    environment = with_slurm_plugin(dict(os.environ))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=environment)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 

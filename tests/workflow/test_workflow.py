@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 import torch
 import xarray as xr
 import yaml
-from conftest import validate_study
+from conftest import validate_study, with_slurm_plugin
 from deepstudy.activation import claims as activation_claims
 from deepstudy.activation import workflow as activation_workflow
 from deepstudy.claims import NOT_RUN, VERDICTS
@@ -30,7 +31,9 @@ from deepstudy.regions import workflow as regions_workflow
 pytestmark = pytest.mark.slow
 
 
-def snakemake(repo: Path, workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(
+    repo: Path, workdir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     command = [
         sys.executable,
         "-m",
@@ -45,7 +48,7 @@ def snakemake(repo: Path, workdir: Path, *args: str, check: bool = True) -> subp
         "2",
         *args,
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -460,6 +463,7 @@ def test_packed_training_jobs_match_one_run_per_job(repo, tmp_path):
 def test_paper_configs_plan_through_the_slurm_profile(repo, tmp_path, paper):
     """Each paper config builds its DAG with the cluster profile (a dry run: no data, no cluster)."""
     (tmp_path / "config.yaml").write_text((repo / "config" / "paper" / f"{paper}.yaml").read_text())
-    result = snakemake(repo, tmp_path, "--profile", str(repo / "workflow" / "profiles" / "slurm"), "-n")
+    profile = str(repo / "workflow" / "profiles" / "slurm")
+    result = snakemake(repo, tmp_path, "--profile", profile, "-n", env=with_slurm_plugin(dict(os.environ)))
     counts = job_counts(result.stdout)
-    assert counts["prepare_dataset"] >= 1 and sum(counts.values()) > 30  # a whole study: dozens of packed jobs
+    assert counts["prepare_dataset"] >= 1 and sum(counts.values()) > 30  # a study: dozens of packed jobs
