@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from continual_helpers import job_run, mnist1d, spec, split_plan
+from deepstudy.continual import learner
 from deepstudy.continual.catalogue import REPLAY_STRATEGIES
 from deepstudy.continual.job import continual_job
 from deepstudy.continual.learner import stacks, train_stream, train_streams
@@ -71,3 +72,19 @@ def test_a_job_trains_its_stacks_and_keeps_run_order(dataset, tmp_path):
     alone = train_stream(spec("er", seed=1, buffer_size=None), plans[1], dataset[1], progress=False)
     np.testing.assert_allclose(metrics["accuracy"].values[3], alone.matrix, atol=0.01)
     assert not list(tmp_path.glob("*.resume.pt"))
+
+
+@pytest.mark.parametrize("strategy", ["ewc", "derpp"])
+def test_conv_nets_stack_as_on_a_gpu(dataset, monkeypatch, strategy):
+    """The GPU path on the CPU: conv nets stacked through torch.func (PackedNets), EWC's Fisher and
+    DER++'s buffers per run, equal to the same runs alone."""
+    monkeypatch.setattr(learner, "stacking_pays", lambda spec, device: True)
+    plan = split_plan(dataset, tasks=2, passes=1)
+    conv = {"architecture": "conv", "channels": [4, 4], "kernel_size": 3, "hidden": 8, "init": "he"}
+    specs = [spec(strategy, name=f"{strategy}{seed}", seed=seed, model=conv) for seed in (0, 1)]
+    assert stacks(specs, [plan, plan], torch.device("cpu")) == [[0, 1]]
+    together = train_streams(specs, [plan, plan], dataset[1], progress=False)
+    for one, stacked in zip(specs, together, strict=True):
+        alone = train_stream(one, plan, dataset[1], progress=False)
+        np.testing.assert_allclose(stacked.matrix, alone.matrix, atol=0.01)
+    assert not np.array_equal(together[0].curve, together[1].curve)
