@@ -39,6 +39,8 @@ rule trainability:
     benchmark:
         benchmark_path("trainability")
     threads: 1
+    # before the continual packs, so that the claims do not wait for it at the end
+    priority: 1
     resources:
         mem_mb=2000,
         runtime=30,

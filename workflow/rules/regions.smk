@@ -87,6 +87,8 @@ rule random_labels:
     wildcard_constraints:
         n_examples=r"\d+",
     threads: 1
+    # the memorisation chain (plan, training, analyses) starts with the trainings, not last
+    priority: 2
     resources:
         mem_mb=2000,
         runtime=10,
@@ -118,6 +120,7 @@ rule memorise:
     benchmark:
         benchmark_path("memorise", MEMORISE_OUTPUTS["metrics"][0])
     threads: 1
+    priority: 2
     resources:
         gpu=gpu_count(),
         mem_mb=2000,
