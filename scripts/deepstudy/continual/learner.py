@@ -171,6 +171,21 @@ def stream_order(
     return example, example_task
 
 
+def stream_examples(
+    data: Tensors,
+    transforms: list[TaskTransforms],
+    orders: list[tuple[torch.Tensor, torch.Tensor]],
+    positions: list,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each run's examples at its stream ``positions`` (a slice or an index per run), as their tasks
+    see them: inputs (K, B, ...) and labels (K, B)."""
+    x, y = [], []
+    for transform, (example, example_task), where in zip(transforms, orders, positions, strict=True):
+        x.append(transform(data.train_x[example[where]], example_task[where]))
+        y.append(data.train_y[example[where]])
+    return torch.stack(x), torch.stack(y)
+
+
 def train_stream(
     spec: ContinualSpec,
     plan: xr.Dataset,
@@ -235,14 +250,8 @@ def train_streams(
     nonfinite = torch.zeros(runs, dtype=torch.bool, device=device)
     for task in range(done_tasks, tasks):
         for start, stop, _ in (b for b in batches[step:] if b[2] == task):
-            picked = [example[start:stop] for example, _ in orders]
-            x = torch.stack(
-                [
-                    t(data.train_x[i], order[1][start:stop])
-                    for t, i, order in zip(transforms, picked, orders, strict=True)
-                ]
-            )
-            loss = strategy.observe(x, torch.stack([data.train_y[i] for i in picked]))  # inputs, labels only
+            x, y = stream_examples(data, transforms, orders, [slice(start, stop)] * runs)
+            loss = strategy.observe(x, y)  # inputs and labels only
             running += loss
             nonfinite |= ~torch.isfinite(loss)
             step += 1
@@ -267,15 +276,7 @@ def train_streams(
             mine = [
                 torch.nonzero(order[1] == task).squeeze(1)[: strategy.task_end_examples] for order in orders
             ]
-            x = torch.stack(
-                [
-                    t(data.train_x[order[0][m]], order[1][m])
-                    for t, order, m in zip(transforms, orders, mine, strict=True)
-                ]
-            )
-            strategy.end_task(
-                x, torch.stack([data.train_y[order[0][m]] for order, m in zip(orders, mine, strict=True)])
-            )
+            strategy.end_task(*stream_examples(data, transforms, orders, mine))
         if resume_path is not None:
             save_atomically(
                 {
