@@ -18,15 +18,26 @@ SNAKEMAKE_ARGS ?=
 
 setup: $(STAMP)
 
-# torch and torchvision pinned, so that pip takes the builds on this machine's disk. pip byte-compiles
-# one file at a time; compileall on every core does it in a third of the time (setup 93 -> 76 s on
-# 2 cores). Its status is ignored: a few of torch's test helpers are newer Python than the venv's,
-# which pip would skip just as silently.
+# uv installs (pip's own sources, read from pip's config, so that torch and torchvision, pinned, come from
+# this machine's disk): it unpacks wheels in parallel and keeps them in its cache, so setup takes
+# about 30 s on 2 cores (22 s for uv's part with a cold cache, 3 s with a warm one), against 99 s
+# for pip plus 17 s to byte-compile the venv. Nothing is byte-compiled ahead: Python writes the
+# bytecode of what a job imports the first time (about 5 s for torch, once), which the later jobs
+# share, rather than compiling every module of the venv. An environment's PYTHONDONTWRITEBYTECODE
+# is not passed on, or every job would compile torch anew.
+unexport PYTHONDONTWRITEBYTECODE
+UV = $(BIN)/uv
+PIP_SOURCE = $(shell $(PYTHON) -m pip config get global.$(1) 2>/dev/null)
+UV_SOURCES = $(addprefix --index-url ,$(or $(PIP_INDEX_URL),$(call PIP_SOURCE,index-url))) \
+	$(addprefix --extra-index-url ,$(sort $(PIP_EXTRA_INDEX_URL) $(call PIP_SOURCE,extra-index-url))) \
+	$(addprefix --find-links ,$(sort $(PIP_FIND_LINKS) $(call PIP_SOURCE,find-links))) \
+	--index-strategy unsafe-best-match
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --no-compile torch==2.14.1 torchvision==0.29.1 -e '.[test]'
-	-$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1
-	$(BIN)/pip install --quiet --no-deps --target $(SLURM_PLUGINS) $(SLURM_PLUGIN_WHEELS)
+	$(BIN)/pip install --quiet uv
+	$(UV) pip install --quiet --python $(BIN)/python $(UV_SOURCES) torch==2.14.1 torchvision==0.29.1 -e '.[test]'
+	$(UV) pip install --quiet --python $(BIN)/python $(UV_SOURCES) --no-deps --target $(SLURM_PLUGINS) $(SLURM_PLUGIN_WHEELS)
 	touch $(STAMP)
 
 run: setup
