@@ -19,6 +19,7 @@ with training_job(snakemake) as device:
         list(snakemake.output.checkpoints),
         resume_dir=store.store_root(snakemake.output.metrics).parent,
         sources=[source_images(plan, tensors.input_shape, source_x) for plan in plans],
+        cuda_graphs=snakemake.config["cuda_graphs"],
     )
     metrics.attrs["device"] = str(device)
     store.write_store(metrics, snakemake.output.metrics, snakemake.config, snakemake.rule)

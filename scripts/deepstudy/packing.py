@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from deepstudy.graphs import GraphedStep
 from deepstudy.models import build_model
 from deepstudy.stacks import stacked
 from deepstudy.training import (
@@ -106,12 +107,14 @@ def train_packed(
     num_classes: int,
     resume_path: str | Path | None = None,
     validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+    cuda_graphs: bool = True,
 ) -> list[RunResult]:
     """Train the runs of one pack together, run k on ``images[indices[k]]`` with ``labels[k]``;
     each run's history (validation accuracy on the pack's shared ``validation`` examples, if
     given), checkpoints and final weights as :func:`deepstudy.training.train_run` would give them.
     With ``resume_path``, the pack's state is saved there after every epoch and a later call with
-    the same specs continues from it."""
+    the same specs continues from it. On CUDA its steps of full batches replay as a captured graph
+    unless ``cuda_graphs`` is off; each result's ``training_step`` says how they ran."""
     device = images.device
     nets = [build_model(s.model, tuple(images.shape[1:]), num_classes, s.seed).to(device) for s in specs]
     packed = stacked(nets)
@@ -139,23 +142,38 @@ def train_packed(
             results, start_epoch = state["results"], state["epoch"]
             print(f"the pack of {len(specs)} runs resumed from epoch {start_epoch} of {specs[0].epochs}")
     steps = steps_per_epoch(len(indices[0]), specs[0].batch_size, specs[0].epoch_examples)
+    runs, size = len(specs), specs[0].batch_size
+    # a step of full batches reads its batch from, and adds its losses to, static tensors: on CUDA
+    # it is replayed as a captured graph (see deepstudy.graphs)
+    static_batch = torch.zeros((runs, size), dtype=torch.long, device=device)
+    total = torch.zeros(runs, dtype=torch.float64, device=device)
+    seen = torch.zeros(runs, dtype=torch.float64, device=device)
+
+    def step(batch: torch.Tensor, weight: torch.Tensor | None) -> None:
+        logits = packed(images[index[batch + offset]])
+        loss = F.cross_entropy(logits.flatten(0, 1), label[batch + offset].flatten(), reduction="none")
+        if weight is None:
+            per_run = loss.view(runs, -1).mean(dim=1)
+            counts = batch.shape[1]
+        else:  # a run at the end of its pass: its short batch, padded, weighs only its own examples
+            counts = weight.sum(dim=1)
+            per_run = (loss.view(runs, -1) * weight).sum(dim=1) / counts
+        per_run.sum().backward()
+        optimizer.step()
+        total.add_(per_run.detach() * counts)
+        seen.add_(counts)
+
+    full_step = GraphedStep(lambda: step(static_batch, None), device, packed.parameters(), cuda_graphs)
     for epoch in range(start_epoch + 1, specs[0].epochs + 1):
-        total = torch.zeros(len(specs), dtype=torch.float64, device=device)
-        seen = torch.zeros(len(specs), dtype=torch.float64, device=device)
+        total.zero_()
+        seen.zero_()
         for _ in range(steps):
-            batch, weight = padded([stream.next(specs[0].batch_size) for stream in streams])
-            logits = packed(images[index[batch + offset]])
-            loss = F.cross_entropy(logits.flatten(0, 1), label[batch + offset].flatten(), reduction="none")
-            if weight is None:
-                per_run = loss.view(len(specs), -1).mean(dim=1)
-                counts = batch.shape[1]
-            else:  # a run at the end of its pass: its short batch, padded, weighs only its own examples
-                counts = weight.sum(dim=1)
-                per_run = (loss.view(len(specs), -1) * weight).sum(dim=1) / counts
-            per_run.sum().backward()
-            optimizer.step()
-            total += per_run.detach() * counts
-            seen += counts
+            batch, weight = padded([stream.next(size) for stream in streams])
+            if weight is None and batch.shape == static_batch.shape:
+                static_batch.copy_(batch)
+                full_step()
+            else:
+                step(batch, weight)
         mean_loss = (total / seen).tolist()
         test_accuracy = packed.accuracy(test_x, test_y)
         validation_accuracy = packed.accuracy(*validation) if validation is not None else None
@@ -191,4 +209,5 @@ def train_packed(
             )
     for k, result in enumerate(results):
         result.final_state = packed.state_dict(k)
+        result.training_step = full_step.mode
     return results

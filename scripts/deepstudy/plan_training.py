@@ -111,6 +111,7 @@ def train_job(
     checkpoint_paths: list[str],
     resume_dir: str | Path,
     sources: list[torch.Tensor | None] | None = None,
+    cuda_graphs: bool = True,
 ) -> xr.Dataset:
     """Train ``runs``, each on its plan, and return their metrics along ``run``.
 
@@ -118,7 +119,9 @@ def train_job(
     :mod:`deepstudy.noise.sources`), or None. Runs that can share one process (equally shaped MLPs
     or conv nets on the same images, see :mod:`deepstudy.packing`) train stacked where that pays;
     others one after another in this process; either way resumable from checkpoints in
-    ``resume_dir`` (removed once the job has finished).
+    ``resume_dir`` (removed once the job has finished). On CUDA a pack's steps replay as a
+    captured graph unless ``cuda_graphs`` is off (:mod:`deepstudy.graphs`); the metrics' attribute
+    ``training_step`` says how the steps ran.
     ``checkpoint_paths`` lists one file per checkpoint epoch, in any order, each named for its epoch
     (:data:`deepstudy.paths.CHECKPOINT_FILE`) and holding every run of the job.
     """
@@ -155,6 +158,7 @@ def train_job(
             data.num_classes,
             resume_path=resume_path(resume_dir, "pack"),
             validation=validation,
+            cuda_graphs=cuda_graphs,
         )
         seconds = [(time.perf_counter() - started) / len(specs)] * len(specs)
         print(f"trained {len(specs)} runs packed in one process")
@@ -189,7 +193,10 @@ def train_job(
             "train_seconds": ("run", np.asarray(seconds)),
         },
         coords={"run": [spec.name for spec in specs], "epoch": np.arange(1, epochs + 1)},
-        attrs={"num_classes": data.num_classes},
+        attrs={
+            "num_classes": data.num_classes,
+            "training_step": "; ".join(sorted({result.training_step for result in results})),
+        },
     )
     if validation is not None:
         metrics["validation_curve"] = (("run", "epoch"), np.stack([h["validation_curve"] for h in histories]))

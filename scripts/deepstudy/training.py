@@ -64,6 +64,8 @@ class RunResult:
     diverged: bool = False
     checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
     final_state: dict[str, torch.Tensor] | None = None
+    #: how the training steps ran: eagerly, or replayed as a CUDA graph (see deepstudy.graphs)
+    training_step: str = "eager (trained alone)"
 
 
 @contextmanager

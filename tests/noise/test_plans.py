@@ -227,6 +227,8 @@ def test_a_job_records_accuracy_on_its_plans_validation_examples(tmp_path, count
     ]
     runs = [job_run(k) for k in range(count)]
     metrics = train_job(runs, plans, tensors, [str(tmp_path / "epoch2.pt")], tmp_path / "resume")
+    # a CPU runs every step eagerly
+    assert metrics.attrs["training_step"] == ("eager (cpu)" if count > 1 else "eager (trained alone)")
     assert metrics["validation_curve"].dims == ("run", "epoch")
     assert "validation" in metrics["validation_curve"].attrs["description"]
     index = torch.from_numpy(plans[0]["validation_index"].values)
