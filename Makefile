@@ -25,8 +25,10 @@ setup: $(STAMP)
 # bytecode of what a job imports the first time (about 5 s for torch, once), which the later jobs
 # share, rather than compiling every module of the venv. An environment's PYTHONDONTWRITEBYTECODE
 # is not passed on, or every job would compile torch anew.
+# uv itself stays off the venv's path, as the SLURM plugin does: not a dependency of the project.
 unexport PYTHONDONTWRITEBYTECODE
-UV = $(BIN)/uv
+UV_HOME := $(VENV)/uv
+UV = $(UV_HOME)/bin/uv
 PIP_SOURCE = $(shell $(PYTHON) -m pip config get global.$(1) 2>/dev/null)
 UV_SOURCES = $(addprefix --index-url ,$(or $(PIP_INDEX_URL),$(call PIP_SOURCE,index-url))) \
 	$(addprefix --extra-index-url ,$(sort $(PIP_EXTRA_INDEX_URL) $(call PIP_SOURCE,extra-index-url))) \
@@ -35,7 +37,7 @@ UV_SOURCES = $(addprefix --index-url ,$(or $(PIP_INDEX_URL),$(call PIP_SOURCE,in
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet uv
+	$(BIN)/pip install --quiet --target $(UV_HOME) uv
 	$(UV) pip install --quiet --python $(BIN)/python $(UV_SOURCES) torch==2.14.1 torchvision==0.29.1 -e '.[test]'
 	$(UV) pip install --quiet --python $(BIN)/python $(UV_SOURCES) --no-deps --target $(SLURM_PLUGINS) $(SLURM_PLUGIN_WHEELS)
 	touch $(STAMP)
