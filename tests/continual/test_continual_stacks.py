@@ -88,3 +88,40 @@ def test_conv_nets_stack_as_on_a_gpu(dataset, monkeypatch, strategy):
         alone = train_stream(one, plan, dataset[1], progress=False)
         np.testing.assert_allclose(stacked.matrix, alone.matrix, atol=0.01)
     assert not np.array_equal(together[0].curve, together[1].curve)
+
+
+def test_a_stack_scored_in_one_pass_gives_each_runs_own_accuracies(dataset, monkeypatch):
+    """The GPU's evaluation on the CPU: every run of a stack scored by one stacked forward pass per
+    chunk (here 2 examples of each run's test set), as each run scores alone, in both scenarios;
+    where the runs' test sets of a task differ in size, run by run."""
+    from deepstudy.continual.transforms import TaskTransforms
+    from deepstudy.models import build_model
+    from deepstudy.stacks import stacked
+
+    tensors, cpu = dataset[1], torch.device("cpu")
+    plans = [split_plan(dataset, tasks=3, passes=1, seed=seed) for seed in (0, 1)]
+    stack = stacked([build_model(spec("er").model, tensors.input_shape, 10, seed) for seed in (0, 1, 2)])
+    monkeypatch.setattr(learner, "EVALUATION_EXAMPLES", 6)  # chunks of 2 examples per run
+    for order in ((0, 0, 0), (0, 1, 0)):  # one plan (one pass for all), or test sets of other sizes
+        evaluators = [
+            learner.Evaluator(plans[p], tensors, TaskTransforms(plans[p], cpu), ("class", "task"))
+            for p in order
+        ]
+        together = learner.evaluate(evaluators, stack, [0, 2], together=True)
+        assert sorted(together) == [0, 2]
+        for k in (0, 2):
+            np.testing.assert_allclose(together[k], evaluators[k](stack, k), atol=1e-3)
+        assert not np.array_equal(together[0], together[2])  # each run scored with its own weights
+    sizes = [{len(e.sets[task][1]) for e in evaluators} for task in range(3)]
+    assert any(len(s) > 1 for s in sizes)  # the second order's test sets differ in size
+
+
+def test_stacked_runs_scored_together_as_on_a_gpu_keep_their_matrices(dataset, monkeypatch):
+    monkeypatch.setattr(learner, "evaluating_together_pays", lambda stack, device: True)
+    plan = split_plan(dataset, tasks=2, passes=1)
+    specs = [spec("er", name=f"er{seed}", seed=seed, buffer_size=100) for seed in (0, 1)]
+    together = train_streams(specs, [plan, plan], dataset[1], progress=False)
+    for one, stacked in zip(specs, together, strict=True):
+        alone = train_stream(one, plan, dataset[1], progress=False)  # a stack of one: scored alone too
+        np.testing.assert_allclose(stacked.matrix, alone.matrix, atol=0.01)
+        np.testing.assert_allclose(stacked.curve, alone.curve, atol=0.01)

@@ -104,16 +104,60 @@ class Evaluator:
                 masks[task, classes[task][classes[task] >= 0]] = True
             self.masks = masks.to(data.test_x.device)
 
+    def score(self, task: int, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Accuracy per scenario on ``task`` of logits (..., B, classes) against labels (..., B)."""
+        scores = []
+        for scenario in self.scenarios:
+            scored = logits.masked_fill(~self.masks[task], -math.inf) if scenario == "task" else logits
+            scores.append((scored.argmax(dim=-1) == y).double().mean(dim=-1))
+        return torch.stack(scores)
+
     @torch.no_grad()
     def __call__(self, stack, run: int) -> np.ndarray:
         """Accuracy per (scenario, task) of run ``run`` of ``stack``."""
         result = np.zeros((len(self.scenarios), len(self.sets)))
         for task, (x, y) in enumerate(self.sets):
             logits = torch.cat([stack.run_forward(run, x[i : i + 4096]) for i in range(0, len(x), 4096)])
-            for s, scenario in enumerate(self.scenarios):
-                scored = logits.masked_fill(~self.masks[task], -math.inf) if scenario == "task" else logits
-                result[s, task] = (scored.argmax(dim=1) == y).double().mean().item()
+            result[:, task] = self.score(task, logits, y).cpu().numpy()
         return result
+
+
+#: Stacked test examples scored in one forward pass: at most this many over all runs of a stack.
+EVALUATION_EXAMPLES = 2**16
+
+
+def evaluating_together_pays(stack, device: torch.device) -> bool:
+    """Whether a stack's runs are scored in one forward pass: on a GPU, where that launches K times
+    fewer kernels, for stacked MLPs and conv nets (a single network may hold batch norm). A CPU
+    scores run by run, as a run alone does, so that stacking changes no number there."""
+    return device.type != "cpu" and not isinstance(stack, Single)
+
+
+@torch.no_grad()
+def evaluate(evaluators: list[Evaluator], stack, runs, together: bool) -> dict[int, np.ndarray]:
+    """Accuracy per (scenario, task) of each of ``runs`` (indices into ``stack``, whose run k
+    ``evaluators[k]`` scores). ``together``: each task's test sets of all the stack's runs, where
+    they are equally long, go through one stacked forward pass per chunk; else run by run."""
+    if not together:
+        return {k: evaluators[k](stack, k) for k in runs}
+    first = evaluators[0]
+    result = {k: np.zeros((len(first.scenarios), len(first.sets))) for k in runs}
+    for task in range(len(first.sets)):
+        if len({len(e.sets[task][1]) for e in evaluators}) > 1:  # test sets of different sizes
+            for k in runs:
+                result[k][:, task] = evaluators[k](stack, k)[:, task]
+            continue
+        x = torch.stack([e.sets[task][0] for e in evaluators])  # (K, n, ...)
+        chunk = max(1, EVALUATION_EXAMPLES // len(evaluators))
+        logits = torch.cat([stack(x[:, i : i + chunk]) for i in range(0, x.shape[1], chunk)], dim=1)
+        scores = (
+            torch.stack([e.score(task, logits[k], e.sets[task][1]) for k, e in enumerate(evaluators)], dim=1)
+            .cpu()
+            .numpy()
+        )  # one sync: (scenario, K)
+        for k in runs:
+            result[k][:, task] = scores[:, k]
+    return result
 
 
 def diverging(loss: torch.Tensor, nonfinite: torch.Tensor, stack) -> tuple[np.ndarray, np.ndarray]:
@@ -226,7 +270,8 @@ def train_streams(
     strategy = make_strategy(specs, stack, len(orders[0][0]), data)
     batches = task_batches(plans[0]["task_end"].values, first.batch_size)
     matrix = np.full((runs, scenarios, tasks, tasks), np.nan)
-    reference = [evaluate(stack, k) for k, evaluate in enumerate(evaluators)]
+    together = evaluating_together_pays(stack, device)
+    reference = list(evaluate(evaluators, stack, range(runs), together).values())
     curves, curve_steps, losses = [[r] for r in reference], [[0] for _ in specs], [[] for _ in specs]
     done_tasks, step, alive, running = 0, 0, np.ones(runs, dtype=bool), [0.0] * runs
     print_name = first.name if runs == 1 else f"the stack of {runs} runs led by {first.name}"
@@ -262,15 +307,15 @@ def train_streams(
                 alive &= ~broken
                 if not alive.any():
                     break
-                for k in np.flatnonzero(alive):
+                for k, scores in evaluate(evaluators, stack, np.flatnonzero(alive), together).items():
                     losses[k].append(float(mean_loss[k]))
-                    curves[k].append(evaluators[k](stack, k))
+                    curves[k].append(scores)
                     curve_steps[k].append(step)
         alive &= ~diverging(running, nonfinite, stack)[1]  # the task's last partial window too
         if not alive.any():
             break
-        for k in np.flatnonzero(alive):
-            matrix[k, :, task] = evaluators[k](stack, k)
+        for k, scores in evaluate(evaluators, stack, np.flatnonzero(alive), together).items():
+            matrix[k, :, task] = scores
         if strategy.traits.uses_task_boundaries:  # only task-aware strategies learn where a task ends
             # in stream order, as many as the strategy uses: the rest need no transforming
             mine = [
