@@ -113,13 +113,15 @@ class Evaluator:
         return torch.stack(scores)
 
     @torch.no_grad()
+    def task_scores(self, stack, run: int, task: int) -> np.ndarray:
+        """Accuracy per scenario on ``task`` of run ``run`` of ``stack``."""
+        x, y = self.sets[task]
+        logits = torch.cat([stack.run_forward(run, x[i : i + 4096]) for i in range(0, len(x), 4096)])
+        return self.score(task, logits, y).cpu().numpy()
+
     def __call__(self, stack, run: int) -> np.ndarray:
         """Accuracy per (scenario, task) of run ``run`` of ``stack``."""
-        result = np.zeros((len(self.scenarios), len(self.sets)))
-        for task, (x, y) in enumerate(self.sets):
-            logits = torch.cat([stack.run_forward(run, x[i : i + 4096]) for i in range(0, len(x), 4096)])
-            result[:, task] = self.score(task, logits, y).cpu().numpy()
-        return result
+        return np.stack([self.task_scores(stack, run, task) for task in range(len(self.sets))], axis=1)
 
 
 #: Stacked test examples scored in one forward pass: at most this many over all runs of a stack.
@@ -145,7 +147,7 @@ def evaluate(evaluators: list[Evaluator], stack, runs, together: bool) -> dict[i
     for task in range(len(first.sets)):
         if len({len(e.sets[task][1]) for e in evaluators}) > 1:  # test sets of different sizes
             for k in runs:
-                result[k][:, task] = evaluators[k](stack, k)[:, task]
+                result[k][:, task] = evaluators[k].task_scores(stack, k, task)
             continue
         x = torch.stack([e.sets[task][0] for e in evaluators])  # (K, n, ...)
         chunk = max(1, EVALUATION_EXAMPLES // len(evaluators))
