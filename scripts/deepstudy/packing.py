@@ -150,8 +150,9 @@ def train_packed(
     seen = torch.zeros(runs, dtype=torch.float64, device=device)
 
     def step(batch: torch.Tensor, weight: torch.Tensor | None) -> None:
-        logits = packed(images[index[batch + offset]])
-        loss = F.cross_entropy(logits.flatten(0, 1), label[batch + offset].flatten(), reduction="none")
+        rows = batch + offset
+        logits = packed(images[index[rows]])
+        loss = F.cross_entropy(logits.flatten(0, 1), label[rows].flatten(), reduction="none")
         if weight is None:
             per_run = loss.view(runs, -1).mean(dim=1)
             counts = batch.shape[1]
