@@ -19,6 +19,7 @@ are one breakpoint, at the first of them; pieces shorter than that are no region
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from functools import partial
 
@@ -304,6 +305,30 @@ def _walk_1d_compiled(
 # The public functions --------------------------------------------------------------------------
 
 
+def _dense_walk(net: nn.Module, start: torch.Tensor, end: torch.Tensor) -> Callable | None:
+    """Where ``net`` (float64) is an MLP, the walk of a chunk of segments in one compiled call
+    (:mod:`deepstudy.regions.dense_walk`): a function of the chunk's first segment, its number of
+    segments and ``last_layer_points``. The first hidden layer's values at every segment's ends
+    are taken here, in one product. None for other networks, or without a checked BLAS."""
+    from deepstudy.regions import dense_walk  # compiled on first use, then cached
+
+    ends = torch.stack([start.to(DTYPE), end.to(DTYPE)], dim=1).flatten(0, 1)
+    with parallel.torch_threads(1):  # else OpenMP's team, woken for a small product, spins a while
+        values = apply_affine(hidden_blocks(net)[0], [ends])[0]
+    arguments = dense_walk.walker(net, tuple(values.shape[1:]))
+    if arguments is None:
+        return None
+    values = values.flatten(1).contiguous().numpy()
+
+    def walk(first: int, segments: int, last_layer_points: bool) -> _Points1D:
+        chunk = values[2 * first : 2 * (first + segments)]
+        t, segment, layer, counts = dense_walk.walk_chunk(arguments, chunk, COINCIDENT, last_layer_points)
+        last_counts = None if last_layer_points else torch.from_numpy(counts)
+        return _Points1D(torch.from_numpy(segment), torch.from_numpy(t), torch.from_numpy(layer), last_counts)
+
+    return walk
+
+
 def _walks(
     net: nn.Module,
     start: torch.Tensor,
@@ -326,10 +351,13 @@ def _walks(
     chunk = chunk or _default_chunk(device, len(start), threads)
     net = float64_copy(net, device)
     has_hidden = bool(hidden_blocks(net))
+    dense = _dense_walk(net, start, end) if compiled and has_hidden else None
 
     @torch.no_grad()  # grad mode is per thread
     def chunk_walk(first: int) -> tuple[int, _Points1D]:
         a, b = start[first : first + chunk], end[first : first + chunk]
+        if dense is not None:
+            return first, dense(first, len(a), last_layer_points)
         if has_hidden:
             return first, walk(net, a, b, last_layer_points)
         none = None if last_layer_points else torch.zeros(len(a), dtype=torch.long, device=device)

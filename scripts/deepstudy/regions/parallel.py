@@ -25,7 +25,7 @@ Result = TypeVar("Result")
 
 
 @contextmanager
-def _torch_threads(count: int) -> Iterator[None]:
+def torch_threads(count: int) -> Iterator[None]:
     """torch's intra-op thread count set to ``count`` inside the block, restored after."""
     before = torch.get_num_threads()
     torch.set_num_threads(count)
@@ -43,7 +43,10 @@ def map_chunks(function: Callable[[Item], Result], chunks: Iterable[Item], threa
     workers = max(1, min(threads, len(chunks)))
     if workers == 1:
         return [function(chunk) for chunk in chunks]
-    with _torch_threads(1), ThreadPoolExecutor(workers, thread_name_prefix="regions") as pool:
+    # each pool thread sets its own count too: OpenMP's is per thread, and a BLAS routine called
+    # from a compiled kernel (see :mod:`deepstudy.regions.blas`) reads the calling thread's
+    pool = ThreadPoolExecutor(workers, "regions", initializer=torch.set_num_threads, initargs=(1,))
+    with torch_threads(1), pool:
         return list(pool.map(function, chunks))
 
 

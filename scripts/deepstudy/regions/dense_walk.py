@@ -1,0 +1,198 @@
+"""The 1D walk of a chunk of segments through an MLP in one compiled call.
+
+Where every hidden layer after the first is one dense Linear, a chunk's walk is the compiled
+kernels of :mod:`deepstudy.regions.kernels` and a matrix product per layer. Here the products are
+taken by the BLAS routine torch calls (:mod:`deepstudy.regions.blas`) from inside the kernel, so a
+chunk runs start to end without the GIL, and threads running chunks side by side never wait on each
+other. It is the walk of ``lines._walk_1d_compiled``, step for step: the same kernels, the same float64
+products (to their rounding), and the last hidden layer counted from a certified float32 product
+(:mod:`deepstudy.regions.certified`) where that is safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+from torch import nn
+
+from deepstudy.regions import blas, certified, kernels
+from deepstudy.regions.layers import dense_linear, hidden_blocks
+
+
+@dataclass(frozen=True)
+class DenseLayers:
+    """The hidden layers after the first, as the kernel takes them: float64 weights (out, in),
+    biases and weight columns (the weights transposed, for ``kernels.merge``); and the last one's
+    float32 weights with what its certified count needs, or ``certify`` False where float32 is
+    unsafe (see :func:`certified.float32_product`)."""
+
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+    columns: tuple[np.ndarray, ...]
+    single: np.ndarray
+    norms: np.ndarray
+    floor: float
+    certify: bool
+
+    @classmethod
+    def of(cls, net: nn.Module, shape: tuple[int, ...]) -> DenseLayers | None:
+        """The layers of a float64 ``net`` whose first hidden layer gives values of ``shape``, or
+        None where one of the others is not a dense Linear (or there are none)."""
+        linears = []
+        for block in hidden_blocks(net)[1:]:
+            linear = dense_linear(block, shape)
+            if linear is None:
+                return None
+            linears.append(linear)
+            shape = (linear.out_features,)
+        if not linears:
+            return None
+        weights = tuple(linear.weight.detach().contiguous().numpy() for linear in linears)
+        biases = tuple(
+            np.zeros(len(w)) if linear.bias is None else linear.bias.detach().numpy()
+            for w, linear in zip(weights, linears, strict=True)
+        )
+        last = certified.Float32Layer.of(linears[-1])
+        return cls(
+            weights,
+            biases,
+            tuple(np.ascontiguousarray(w.T) for w in weights),
+            np.ascontiguousarray(last.weight_t.numpy().T),
+            last.norms,
+            last.floor,
+            last.safe and certified._full_float32_products(),
+        )
+
+
+@njit(cache=True, nogil=True)
+def _dense(gemm, x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    """``F.linear(x, weight, bias)`` in float64, as torch takes it: the bias first, then the
+    product added to it."""
+    out = np.empty((x.shape[0], weight.shape[0]))
+    out[:] = bias
+    blas.linear(gemm, x, weight, out, True)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def walk(
+    gemm64,  # noqa: ANN001
+    gemm32,  # noqa: ANN001
+    z: np.ndarray,
+    layers: tuple,
+    single: np.ndarray,
+    norms: np.ndarray,
+    floor: float,
+    certify: bool,
+    tolerance: float,
+    last_layer_points: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The walk of segments whose ends have first-hidden-layer values ``z`` (rows: each segment's
+    start, then its end): every point's t, segment and layer, sorted along the segments, and the
+    last hidden layer's breakpoints per segment, counted (zeros with ``last_layer_points``: then
+    they are points too). ``layers``: :class:`DenseLayers`' weights, biases and columns."""
+    weights, biases, columns = layers
+    segments = len(z) // 2
+    t = np.empty(2 * segments)
+    segment = np.empty(2 * segments, dtype=np.int64)
+    for p in range(2 * segments):
+        t[p], segment[p] = p % 2, p // 2
+    layer = np.full(2 * segments, -1, dtype=np.int64)
+    values = z
+    counts = np.zeros(segments, dtype=np.int64)
+    hidden = len(weights) + 1
+    # the certified count's inputs, from the product of the last hidden layer
+    error = np.empty(0)
+    previous = np.empty((0, 0))
+    destination, start = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    slot, neuron = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    point_weight = np.empty(0)
+    certified_here = False
+    for depth in range(hidden):
+        if depth == hidden - 1:
+            if last_layer_points:
+                walked = kernels.walk_layer(values, t, segment, layer, tolerance, depth, False, False)
+                t, segment, layer = walked[7], walked[8], walked[9]
+            elif certified_here:
+                origin, weight, first, stop = certified.point_origins(
+                    destination, start, slot, point_weight, len(t)
+                )
+                before = (previous, origin, weight, first, stop, neuron)
+                counts = certified.count_breakpoints(
+                    values,
+                    certified.point_errors(error, origin, weight),
+                    norms,
+                    t,
+                    segment,
+                    segments,
+                    tolerance,
+                    floor,
+                    weights[depth - 1],
+                    biases[depth - 1],
+                    before,
+                )[0]
+            else:
+                counts = kernels.count_breakpoints(values, t, segment, segments, tolerance)
+            break
+        weight_matrix, bias = weights[depth], biases[depth]
+        product32 = np.empty((0, 0), dtype=np.float32)
+        if certify and depth + 2 == hidden and not last_layer_points:
+            rectified, row_norms = kernels.rectified_float32(values)
+            largest = row_norms.max() if len(row_norms) else 0.0
+            if largest < certified._LARGE and largest * norms.max() < certified._LARGE:
+                product32 = np.empty((len(values), len(weight_matrix)), dtype=np.float32)
+                blas.linear(gemm32, rectified, single, product32, False)
+                inputs = weight_matrix.shape[1]
+                error = (inputs + 2) * certified._UNIT * 1.01 * row_norms + np.sqrt(
+                    inputs
+                ) * certified._SMALLEST_NORMAL
+                certified_here = True
+        walked = kernels.walk_layer(values, t, segment, layer, tolerance, depth, False, not certified_here)
+        start, neuron, _, abs_left, abs_right, slot = (
+            walked[0],
+            walked[1],
+            walked[2],
+            walked[3],
+            walked[4],
+            walked[5],
+        )
+        t, segment, layer, destination, point_weight = walked[7], walked[8], walked[9], walked[10], walked[11]
+        crossings = (destination, start, neuron, point_weight, abs_left, abs_right, slot)
+        if certified_here:
+            merged = kernels.merge(product32, values, *crossings, columns[depth], bias, bias)
+            previous = values
+        else:
+            y = _dense(gemm64, walked[12], weight_matrix, bias)
+            merged = kernels.merge(y, values, *crossings, columns[depth], bias, np.zeros(len(bias)))
+        values = merged
+    return t, segment, layer, counts
+
+
+def walker(net: nn.Module, shape: tuple[int, ...]) -> tuple | None:
+    """The arguments that :func:`walk` takes after a chunk's values, for a float64 ``net`` whose
+    first hidden layer gives values of ``shape``; None where it is no MLP or no checked BLAS is at
+    hand (then the walk runs layer by layer, its products in torch)."""
+    routines = blas.gemm()
+    layers = DenseLayers.of(net, shape) if routines is not None else None
+    if layers is None:
+        return None
+    return routines.double, routines.single, (layers.weights, layers.biases, layers.columns), layers
+
+
+def walk_chunk(walker_arguments: tuple, z: np.ndarray, tolerance: float, last_layer_points: bool) -> tuple:
+    """:func:`walk` on a chunk's values ``z`` with :func:`walker`'s arguments."""
+    gemm64, gemm32, packed, layers = walker_arguments
+    return walk(
+        gemm64,
+        gemm32,
+        z,
+        packed,
+        layers.single,
+        layers.norms,
+        layers.floor,
+        layers.certify,
+        tolerance,
+        last_layer_points,
+    )
