@@ -42,7 +42,7 @@ def test_a_library_without_the_routines_is_not_used(monkeypatch):
         assert blas.gemm() is None
         net = mlp(6, [16, 16], seed=0)
         start, end = random_segments(9, (6,), seed=0)
-        assert lines._dense_walk(lines.float64_copy(net, start.device), start, end) is None
+        assert lines._dense_walk(net, start, end) is None
         assert count_regions_1d(net, start, end).sum() > 9  # counted layer by layer
     finally:
         blas.gemm.cache_clear()
@@ -66,8 +66,7 @@ def test_one_call_walk_places_and_counts_what_the_layer_by_layer_walk_does(
             if isinstance(layer, nn.Linear):
                 layer.bias = None
     start, end = random_segments(23, (input_size,), seed)
-    float64 = lines.float64_copy(net, start.device)
-    assert lines._dense_walk(float64, start, end) is not None
+    assert lines._dense_walk(net, start, end) is not None  # float32 weights, walked in float64
     found = {chunk: breakpoints_1d(net, start, end, chunk=chunk) for chunk in (5, 23)}
     counts = count_regions_1d(net, start, end, chunk=5)
     monkeypatch.setattr(lines, "_dense_walk", lambda net, start, end: None)

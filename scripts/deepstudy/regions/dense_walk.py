@@ -11,14 +11,16 @@ products (to their rounding), and the last hidden layer counted from a certified
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from numba import njit
 from torch import nn
 
-from deepstudy.regions import blas, certified, kernels
-from deepstudy.regions.layers import dense_linear, hidden_blocks
+from deepstudy.regions import blas, certified, kernels, parallel
+from deepstudy.regions.layers import DTYPE, apply_affine, dense_linear, hidden_blocks
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class DenseLayers:
 
     @classmethod
     def of(cls, net: nn.Module, shape: tuple[int, ...]) -> DenseLayers | None:
-        """The layers of a float64 ``net`` whose first hidden layer gives values of ``shape``, or
+        """The layers of ``net`` (in float64) whose first hidden layer gives values of ``shape``, or
         None where one of the others is not a dense Linear (or there are none)."""
         linears = []
         for block in hidden_blocks(net)[1:]:
@@ -49,9 +51,9 @@ class DenseLayers:
             shape = (linear.out_features,)
         if not linears:
             return None
-        weights = tuple(linear.weight.detach().contiguous().numpy() for linear in linears)
+        weights = tuple(linear.weight.detach().to(DTYPE).contiguous().numpy() for linear in linears)
         biases = tuple(
-            np.zeros(len(w)) if linear.bias is None else linear.bias.detach().numpy()
+            np.zeros(len(w)) if linear.bias is None else linear.bias.detach().to(DTYPE).numpy()
             for w, linear in zip(weights, linears, strict=True)
         )
         last = certified.Float32Layer.of(linears[-1])
@@ -170,29 +172,37 @@ def walk(
     return t, segment, layer, counts
 
 
-def walker(net: nn.Module, shape: tuple[int, ...]) -> tuple | None:
-    """The arguments that :func:`walk` takes after a chunk's values, for a float64 ``net`` whose
-    first hidden layer gives values of ``shape``; None where it is no MLP or no checked BLAS is at
-    hand (then the walk runs layer by layer, its products in torch)."""
+def chunk_walker(
+    net: nn.Module, start: torch.Tensor, end: torch.Tensor, tolerance: float
+) -> Callable[[int, int, bool], tuple[np.ndarray, ...]] | None:
+    """Where ``net`` (of any float dtype) is an MLP and a checked BLAS is at hand, :func:`walk` as
+    a function of a chunk's first segment, its number of segments and ``last_layer_points``; else
+    None (then the walk runs layer by layer, its products in torch). The first hidden layer's
+    values at every segment's ends are taken here, in float64, in one product."""
     routines = blas.gemm()
-    layers = DenseLayers.of(net, shape) if routines is not None else None
+    if routines is None:
+        return None
+    ends = torch.stack([start.to(DTYPE), end.to(DTYPE)], dim=1).flatten(0, 1)
+    with parallel.torch_threads(1):  # else OpenMP's team, woken for a small product, spins a while
+        values = apply_affine(hidden_blocks(net)[0], [ends])[0]
+    layers = DenseLayers.of(net, tuple(values.shape[1:]))
     if layers is None:
         return None
-    return routines.double, routines.single, (layers.weights, layers.biases, layers.columns), layers
+    values = values.flatten(1).contiguous().numpy()
+    packed = (layers.weights, layers.biases, layers.columns)
 
+    def walk_chunk(first: int, segments: int, last_layer_points: bool) -> tuple[np.ndarray, ...]:
+        return walk(
+            routines.double,
+            routines.single,
+            values[2 * first : 2 * (first + segments)],
+            packed,
+            layers.single,
+            layers.norms,
+            layers.floor,
+            layers.certify,
+            tolerance,
+            last_layer_points,
+        )
 
-def walk_chunk(walker_arguments: tuple, z: np.ndarray, tolerance: float, last_layer_points: bool) -> tuple:
-    """:func:`walk` on a chunk's values ``z`` with :func:`walker`'s arguments."""
-    gemm64, gemm32, packed, layers = walker_arguments
-    return walk(
-        gemm64,
-        gemm32,
-        z,
-        packed,
-        layers.single,
-        layers.norms,
-        layers.floor,
-        layers.certify,
-        tolerance,
-        last_layer_points,
-    )
+    return walk_chunk

@@ -306,23 +306,17 @@ def _walk_1d_compiled(
 
 
 def _dense_walk(net: nn.Module, start: torch.Tensor, end: torch.Tensor) -> Callable | None:
-    """Where ``net`` (float64) is an MLP, the walk of a chunk of segments in one compiled call
-    (:mod:`deepstudy.regions.dense_walk`): a function of the chunk's first segment, its number of
-    segments and ``last_layer_points``. The first hidden layer's values at every segment's ends
-    are taken here, in one product. None for other networks, or without a checked BLAS."""
+    """Where ``net`` is an MLP, the walk of a chunk in one compiled call (see
+    :mod:`deepstudy.regions.dense_walk`): a function of the chunk's first segment, its number of
+    segments and ``last_layer_points``; None for other networks, or without a checked BLAS."""
     from deepstudy.regions import dense_walk  # compiled on first use, then cached
 
-    ends = torch.stack([start.to(DTYPE), end.to(DTYPE)], dim=1).flatten(0, 1)
-    with parallel.torch_threads(1):  # else OpenMP's team, woken for a small product, spins a while
-        values = apply_affine(hidden_blocks(net)[0], [ends])[0]
-    arguments = dense_walk.walker(net, tuple(values.shape[1:]))
-    if arguments is None:
+    walker = dense_walk.chunk_walker(net, start, end, COINCIDENT)
+    if walker is None:
         return None
-    values = values.flatten(1).contiguous().numpy()
 
     def walk(first: int, segments: int, last_layer_points: bool) -> _Points1D:
-        chunk = values[2 * first : 2 * (first + segments)]
-        t, segment, layer, counts = dense_walk.walk_chunk(arguments, chunk, COINCIDENT, last_layer_points)
+        t, segment, layer, counts = walker(first, segments, last_layer_points)
         last_counts = None if last_layer_points else torch.from_numpy(counts)
         return _Points1D(torch.from_numpy(segment), torch.from_numpy(t), torch.from_numpy(layer), last_counts)
 
@@ -349,9 +343,9 @@ def _walks(
     walk = partial(_walk_1d_compiled, columns={}) if compiled else _walk_1d_tensor
     threads = torch.get_num_threads()
     chunk = chunk or _default_chunk(device, len(start), threads)
-    net = float64_copy(net, device)
     has_hidden = bool(hidden_blocks(net))
     dense = _dense_walk(net, start, end) if compiled and has_hidden else None
+    net = float64_copy(net, device) if dense is None else net
 
     @torch.no_grad()  # grad mode is per thread
     def chunk_walk(first: int) -> tuple[int, _Points1D]:
@@ -412,6 +406,14 @@ def count_regions_1d(
     layer's breakpoints.
     Returns an int64 tensor of shape (n,).
     """
+    if start.device.type == "cpu":  # numpy's calls cost less than torch's on a chunk's arrays
+        counts = [
+            np.bincount(p.segment.numpy()[p.layer.numpy() >= 0], minlength=len(p.last_counts))
+            + p.last_counts.numpy()
+            + 1
+            for _, p in _walks(net, start, end, chunk, False, compiled)
+        ]
+        return torch.from_numpy(np.concatenate(counts)) if counts else torch.zeros(0, dtype=torch.long)
     counts = []
     for _, points in _walks(net, start, end, chunk, False, compiled):
         segments = len(points.last_counts)
