@@ -3,11 +3,13 @@ torch settings left as they were."""
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import torch
 from deepstudy import models
+from deepstudy.regions import parallel
 from deepstudy.regions.lines import breakpoints_1d, count_regions_1d
 from torch import nn
 
@@ -69,3 +71,43 @@ def test_a_linear_layer_on_each_row_of_2d_values_is_walked_like_the_tensor_path(
     compiled = count_regions_1d(net, start, end, compiled=True)
     assert torch.equal(compiled, count_regions_1d(net, start, end, compiled=False))
     assert bool((compiled > 1).any())
+
+
+def test_the_pools_threads_are_kept_between_counts_and_nested_maps_run_in_turn():
+    seen = []
+
+    def chunk(item: int) -> int:
+        seen.append(threading.get_ident())
+        # a map from inside a pool thread runs in that thread (else two busy workers would wait
+        # for each other's queued chunks)
+        inner = parallel.map_chunks(lambda x: (x, threading.get_ident()), range(3), 2)
+        assert {ident for _, ident in inner} == {threading.get_ident()}
+        return item * 2
+
+    for _ in range(5):
+        assert parallel.map_chunks(chunk, range(6), 2) == [0, 2, 4, 6, 8, 10]
+    assert len(set(seen)) <= 2 and threading.get_ident() not in seen  # the same two threads
+
+
+_FORKED = """
+import os, sys, torch
+sys.path.insert(0, {scripts!r})
+from deepstudy import models
+from deepstudy.regions.lines import count_regions_1d
+torch.set_num_threads(2)
+net = models.build_model({{"architecture": "mlp", "depth": 3, "width": 16, "init": "he"}}, (4,), 3, seed=0)
+start, end = torch.randn(40, 4), torch.randn(40, 4)
+parent = count_regions_1d(net, start, end)
+child = os.fork()
+if child == 0:  # the pool's threads are not in the child: it must start its own, not hang
+    os._exit(0 if torch.equal(count_regions_1d(net, start, end), parent) else 3)
+print(os.waitpid(child, 0)[1])
+"""
+
+
+def test_a_forked_child_counts_with_threads_of_its_own():
+    script = _FORKED.format(scripts=str(SCRIPTS))
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "0"

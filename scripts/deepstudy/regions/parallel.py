@@ -1,7 +1,7 @@
 """Threads for the exact region walks on the CPU: one chunk of work per thread, no OpenMP team.
 
-The compiled kernels are serial and release the GIL, so a pool of Python threads runs chunks of
-segments (or planes) side by side, with torch's own intra-op threads set to one meanwhile: the
+The compiled kernels are serial and release the GIL, so a pool of Python threads, kept for the
+process, runs chunks of segments (or planes) side by side, with torch's own intra-op threads set to one meanwhile: the
 matrix products run in the same pool threads. Nothing waits at a barrier between kernel calls, so
 a job stays steady when a neighbouring process takes a core. Numba's parallel kernels would start
 a second OpenMP runtime beside torch's, and on a busy machine the idle threads of two runtimes
@@ -11,9 +11,12 @@ one runtime, torch's, and its team sits idle while the pool works.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import cache
 from typing import TypeVar
 
 import torch
@@ -35,19 +38,34 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+_WORKER_NAME = "regions"
+
+
+@cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """``workers`` threads kept for the process's counts. Threads started afresh for each count
+    cost more than their work once other work has run between counts: a 4 x 128 count's first
+    two chunks took 7 ms instead of 4 right after regioncam's count. Each thread sets its own
+    torch thread count to one: OpenMP's is per thread, and a BLAS routine called from a compiled
+    kernel (see :mod:`deepstudy.regions.blas`) reads the calling thread's."""
+    return ThreadPoolExecutor(workers, _WORKER_NAME, initializer=torch.set_num_threads, initargs=(1,))
+
+
+# a forked child has the pool's objects but not its threads: it starts its own
+os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 def map_chunks(function: Callable[[Item], Result], chunks: Iterable[Item], threads: int) -> list[Result]:
     """``function`` applied to each chunk, in order, on up to ``threads`` threads, each chunk on
-    one thread. Memory freed by one chunk is kept for the next (see :mod:`deepstudy.regions.heap`)."""
+    one thread (in turn where called from one of those threads). Memory freed by one chunk is kept
+    for the next (see :mod:`deepstudy.regions.heap`)."""
     keep_freed_memory()
     chunks = list(chunks)
     workers = max(1, min(threads, len(chunks)))
-    if workers == 1:
+    if workers == 1 or threading.current_thread().name.startswith(_WORKER_NAME):
         return [function(chunk) for chunk in chunks]
-    # each pool thread sets its own count too: OpenMP's is per thread, and a BLAS routine called
-    # from a compiled kernel (see :mod:`deepstudy.regions.blas`) reads the calling thread's
-    pool = ThreadPoolExecutor(workers, "regions", initializer=torch.set_num_threads, initargs=(1,))
-    with torch_threads(1), pool:
-        return list(pool.map(function, chunks))
+    with torch_threads(1):
+        return list(_pool(workers).map(function, chunks))
 
 
 def chunk_size(items: int, threads: int, largest: int) -> int:
