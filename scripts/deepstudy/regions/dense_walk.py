@@ -69,12 +69,10 @@ class DenseLayers:
 
 
 @njit(cache=True, nogil=True)
-def _dense(gemm, x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:  # noqa: ANN001
-    """``F.linear(x, weight, bias)`` in float64, as torch takes it: the bias first, then the
-    product added to it."""
-    out = np.empty((x.shape[0], weight.shape[0]))
-    out[:] = bias
-    blas.linear(gemm, x, weight, out, True)
+def _product(gemm, x: np.ndarray, weight: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    """``x @ weight.T`` (the bias is added after, by ``kernels.merge``)."""
+    out = np.empty((x.shape[0], weight.shape[0]), dtype=x.dtype)
+    blas.linear(gemm, x, weight, out, False)
     return out
 
 
@@ -144,8 +142,7 @@ def walk(
             rectified, row_norms = kernels.rectified_float32(values)
             largest = row_norms.max() if len(row_norms) else 0.0
             if largest < certified._LARGE and largest * norms.max() < certified._LARGE:
-                product32 = np.empty((len(values), len(weight_matrix)), dtype=np.float32)
-                blas.linear(gemm32, rectified, single, product32, False)
+                product32 = _product(gemm32, rectified, single)
                 inputs = weight_matrix.shape[1]
                 error = (inputs + 2) * certified._UNIT * 1.01 * row_norms + np.sqrt(
                     inputs
@@ -166,8 +163,8 @@ def walk(
             merged = kernels.merge(product32, values, *crossings, columns[depth], bias, bias)
             previous = values
         else:
-            y = _dense(gemm64, walked[12], weight_matrix, bias)
-            merged = kernels.merge(y, values, *crossings, columns[depth], bias, np.zeros(len(bias)))
+            y = _product(gemm64, walked[12], weight_matrix)
+            merged = kernels.merge(y, values, *crossings, columns[depth], bias, bias)
         values = merged
     return t, segment, layer, counts
 
