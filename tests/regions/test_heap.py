@@ -43,7 +43,8 @@ def page_faults_per_count(memory: str) -> int:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's thresholds")
 def test_counting_regions_again_takes_few_fresh_pages():
     """The benchmark's 4 x 128 case makes some 30 MB of arrays a count. Handed back to the OS,
-    they come back as thousands of page faults on each count; kept, a few hundred at most."""
+    they come back as page faults on each count (900 to 2,500 here, as glibc's adaptive threshold
+    happens to move); kept, a few dozen."""
     kept, released = page_faults_per_count("kept"), page_faults_per_count("released")
-    assert released > 2000
-    assert kept < released / 4
+    assert released > 500
+    assert kept < released / 8

@@ -1,12 +1,12 @@
 """Threads for the exact region walks on the CPU: one chunk of work per thread, no OpenMP team.
 
 The compiled kernels are serial and release the GIL, so a pool of Python threads, kept for the
-process, runs chunks of segments (or planes) side by side, with torch's own intra-op threads set to one meanwhile: the
-matrix products run in the same pool threads. Nothing waits at a barrier between kernel calls, so
-a job stays steady when a neighbouring process takes a core. Numba's parallel kernels would start
-a second OpenMP runtime beside torch's, and on a busy machine the idle threads of two runtimes
-spin against each other for the cores (a count ran 25 times slower); with serial kernels there is
-one runtime, torch's, and its team sits idle while the pool works.
+process, runs chunks of segments (or planes) side by side, with torch's own intra-op threads set
+to one meanwhile: the matrix products run in the same pool threads. Nothing waits at a barrier
+between kernel calls, so a job stays steady when a neighbouring process takes a core. Numba's
+parallel kernels would start a second OpenMP runtime beside torch's, and on a busy machine the
+idle threads of two runtimes spin against each other for the cores (a count ran 25 times slower);
+with serial kernels there is one runtime, torch's, and its team sits idle while the pool works.
 """
 
 from __future__ import annotations
