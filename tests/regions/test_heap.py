@@ -42,9 +42,8 @@ def page_faults_per_count(memory: str) -> int:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's thresholds")
 def test_counting_regions_again_takes_few_fresh_pages():
-    """The benchmark's 4 x 128 case makes some 30 MB of arrays a count. Handed back to the OS,
-    they come back as page faults on each count (900 to 2,500 here, as glibc's adaptive threshold
-    happens to move); kept, a few dozen."""
-    kept, released = page_faults_per_count("kept"), page_faults_per_count("released")
-    assert released > 500
-    assert kept < released / 8
+    """The benchmark's 4 x 128 case makes some 30 MB of arrays a count. Kept, a count takes a few
+    dozen fresh pages (at most 140 in ten runs). Handed back to the OS, it took up to 2,500, but
+    how many depends on where glibc's adaptive threshold happens to be (17 to 2,500 in ten runs),
+    so that is no baseline to compare with."""
+    assert page_faults_per_count("kept") < 400
