@@ -214,22 +214,23 @@ def count_breakpoints(
     slot = np.empty(width, dtype=np.int64)
     for p in range(points):  # one pass: point p's signs made certain, then the interval before it
         row, bound = z[p], error[p]
-        near = 0
-        for k in range(width):
+        i = p - 1
+        inside = p > 0 and segment[i] == segment[p]
+        left = z[i] if inside else row
+        near, m = 0, 0
+        for k in range(width):  # (one read of the two rows for both counts)
             near += abs(row[k]) <= bound * norms[k] + floor
-        if near > 0:  # values within their bound of zero, in float64
+            m += _crosses(left[k], row[k])
+        if near > 0:  # values within their bound of zero, in float64; then the changes again
             _active_inputs(p, before, active)
             for k in range(width):
                 if abs(row[k]) <= bound * norms[k] + floor:
                     row[k] = _exact(k, active, layer, bias)
                     recomputed += 1
-        i = p - 1
-        if p == 0 or segment[i] != segment[p]:
-            continue
-        m = 0
-        for k in range(width):
-            m += _crosses(z[i, k], row[k])
-        if m == 0:
+            m = 0
+            for k in range(width):
+                m += _crosses(left[k], row[k])
+        if not inside or m == 0:
             continue
         j = 0
         for k in range(width):
