@@ -3,10 +3,10 @@
 Where every hidden layer after the first is one dense Linear, a chunk's walk is the compiled
 kernels of :mod:`deepstudy.regions.kernels` and a matrix product per layer. Here the products are
 taken by the BLAS routine torch calls (:mod:`deepstudy.regions.blas`) from inside the kernel, so a
-chunk runs start to end without the GIL, and threads running chunks side by side never wait on each
-other. It is the walk of ``lines._walk_1d_compiled``, step for step: the same kernels, the same float64
-products (to their rounding), and the last hidden layer counted from a certified float32 product
-(:mod:`deepstudy.regions.certified`) where that is safe.
+chunk runs start to end without the GIL, and threads running chunks side by side never wait on
+each other. It is the walk of :mod:`deepstudy.regions.layer_walk`, step for step: the same
+kernels, the same float64 products (to their rounding), and the last hidden layer counted from a
+certified float32 product (:mod:`deepstudy.regions.certified`) where that is safe.
 """
 
 from __future__ import annotations

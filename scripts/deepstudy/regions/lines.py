@@ -25,11 +25,10 @@ from functools import partial
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from deepstudy.regions import parallel
-from deepstudy.regions.layers import DTYPE, apply_affine, dense_linear, float64_copy, hidden_blocks
+from deepstudy.regions.layers import DTYPE, apply_affine, float64_copy, hidden_blocks
 
 #: Breakpoints closer than this along a segment (in t, the fraction of its length) are one: 2^-40,
 #: 4096 float64 ulps of t = 1. The places of coincident crossings, computed through a few layers,
@@ -238,67 +237,14 @@ def _walk_1d_tensor(
 # The walk with compiled kernels (CPU) ----------------------------------------------------------
 
 
-def _columns(linear: nn.Linear, cache: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A dense layer's weight columns (W transposed, contiguous), bias and a zero row as arrays,
-    made once per count, not once per chunk: ``cache`` is shared by the count's chunks."""
-    if id(linear) not in cache:
-        bias = linear.bias
-        cache[id(linear)] = (
-            linear.weight.detach().T.contiguous().numpy(),
-            np.zeros(linear.out_features) if bias is None else bias.detach().numpy(),
-            np.zeros(linear.out_features),
-        )
-    return cache[id(linear)]
-
-
 def _walk_1d_compiled(
     net: nn.Module, start: torch.Tensor, end: torch.Tensor, last_layer_points: bool, columns: dict
 ) -> _Points1D:
-    """The walk on the CPU with the compiled kernels of :mod:`deepstudy.regions.kernels`: points
-    stay sorted along the segments, each layer's new points written between their neighbours, and
-    where the next layer is dense its values at the new points come by interpolation, not by a
-    matrix product (see ``kernels.merge``)."""
-    from deepstudy.regions import certified, kernels  # compiled on first use, then cached
+    """The walk layer by layer with the compiled kernels (see :mod:`deepstudy.regions.layer_walk`)."""
+    from deepstudy.regions import layer_walk  # compiled on first use, then cached
 
-    blocks = hidden_blocks(net)
-    n = len(start)
-    ends = _Points1D.segment_ends(n, start.device)
-    t, segment, layer = ends.t.numpy(), ends.segment.numpy(), ends.layer.numpy()
-    z = apply_affine(blocks[0], [torch.stack([start.to(DTYPE), end.to(DTYPE)], dim=1).flatten(0, 1)])[0]
-    last_counts, last_layer = None, None
-    for depth in range(len(blocks)):
-        shape = z.shape[1:]
-        values = z.flatten(1).contiguous().numpy()
-        if depth == len(blocks) - 1 and not last_layer_points:
-            if last_layer is None:
-                counted = kernels.count_breakpoints(values, t, segment, n, COINCIDENT)
-            else:
-                counted = last_layer.count(values, t, segment, n, COINCIDENT)
-            last_counts = torch.from_numpy(counted)
-            break
-        linear = dense_linear(blocks[depth + 1], tuple(shape)) if depth + 1 < len(blocks) else None
-        rectify = depth + 1 < len(blocks) and linear is None
-        certify = linear is not None and depth + 2 == len(blocks) and not last_layer_points
-        layer32 = certified.Float32Layer.cached(linear, columns) if certify else None
-        product = certified.float32_product(values, layer32) if certify else None
-        walked = kernels.walk_layer(
-            values, t, segment, layer, COINCIDENT, depth, rectify, linear is not None and product is None
-        )
-        start, neuron, weight, abs_left, abs_right, slot = walked[:6]
-        rectified, t, segment, layer, destination, point_weight, rectified_old = walked[6:]
-        if rectify:  # the next layer is not dense: evaluate it at every point
-            z = apply_affine(blocks[depth + 1], [torch.from_numpy(rectified).view(-1, *shape)])[0]
-        elif linear is not None:  # at the old points only; the new ones follow by interpolation
-            weight_columns, bias, offset = _columns(linear, columns)
-            if product is None:
-                y = F.linear(torch.from_numpy(rectified_old), linear.weight, linear.bias).numpy()
-            else:  # the last layer is only counted: its product in float32, the bias added after
-                y, offset = product[0], bias
-            crossings = (destination, start, neuron, point_weight, abs_left, abs_right, slot)
-            z = torch.from_numpy(kernels.merge(y, values, *crossings, weight_columns, bias, offset))
-            if product is not None:
-                found = (values, destination, start, slot, point_weight, neuron)
-                last_layer = certified.LastLayer(layer32, product[1], *found)
+    segment, t, layer, counts = layer_walk.walk(net, start, end, last_layer_points, columns, COINCIDENT)
+    last_counts = None if counts is None else torch.from_numpy(counts)
     return _Points1D(torch.from_numpy(segment), torch.from_numpy(t), torch.from_numpy(layer), last_counts)
 
 
