@@ -109,12 +109,24 @@ def float32_product(values: np.ndarray, layer: Float32Layer) -> tuple[np.ndarray
     if not layer.safe or not _full_float32_products():
         return None
     rectified, norms = kernels.rectified_float32(values)
-    if len(norms) and (norms.max() >= _LARGE or norms.max() * layer.norms.max() >= _LARGE):
+    if not within_range(norms, layer.norms):
         return None
     product = torch.mm(torch.from_numpy(rectified), layer.weight_t).numpy()
-    inputs = layer.weight_t.shape[0]
-    error = (inputs + 2) * _UNIT * 1.01 * norms + np.sqrt(inputs) * _SMALLEST_NORMAL
-    return product, error
+    return product, product_error(norms, layer.weight_t.shape[0])
+
+
+@njit(cache=True, nogil=True)
+def within_range(row_norms: np.ndarray, weight_norms: np.ndarray) -> bool:
+    """Whether inputs with these norms keep a float32 product with weights of these row norms
+    within float32's range (see the module's note)."""
+    largest = row_norms.max() if len(row_norms) else 0.0
+    return largest < _LARGE and largest * weight_norms.max() < _LARGE
+
+
+@njit(cache=True, nogil=True)
+def product_error(row_norms: np.ndarray, inputs: int) -> np.ndarray:
+    """Each row's error factor for a float32 product of ``inputs`` terms (see the module's note)."""
+    return (inputs + 2) * _UNIT * 1.01 * row_norms + np.sqrt(inputs) * _SMALLEST_NORMAL
 
 
 @njit(cache=True, nogil=True)

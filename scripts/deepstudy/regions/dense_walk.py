@@ -90,7 +90,7 @@ def walk(
     last_layer_points: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The walk of segments whose ends have first-hidden-layer values ``z`` (rows: each segment's
-    start, then its end): every point's t, segment and layer, sorted along the segments, and the
+    start, then its end): every point's segment, t and layer, sorted along the segments, and the
     last hidden layer's breakpoints per segment, counted (zeros with ``last_layer_points``: then
     they are points too). ``layers``: :class:`DenseLayers`' weights, biases and columns."""
     weights, biases, columns = layers
@@ -140,23 +140,12 @@ def walk(
         product32 = np.empty((0, 0), dtype=np.float32)
         if certify and depth + 2 == hidden and not last_layer_points:
             rectified, row_norms = kernels.rectified_float32(values)
-            largest = row_norms.max() if len(row_norms) else 0.0
-            if largest < certified._LARGE and largest * norms.max() < certified._LARGE:
+            if certified.within_range(row_norms, norms):  # as certified.float32_product takes it
                 product32 = _product(gemm32, rectified, single)
-                inputs = weight_matrix.shape[1]
-                error = (inputs + 2) * certified._UNIT * 1.01 * row_norms + np.sqrt(
-                    inputs
-                ) * certified._SMALLEST_NORMAL
+                error = certified.product_error(row_norms, weight_matrix.shape[1])
                 certified_here = True
         walked = kernels.walk_layer(values, t, segment, layer, tolerance, depth, False, not certified_here)
-        start, neuron, _, abs_left, abs_right, slot = (
-            walked[0],
-            walked[1],
-            walked[2],
-            walked[3],
-            walked[4],
-            walked[5],
-        )
+        start, neuron, abs_left, abs_right, slot = walked[0], walked[1], walked[3], walked[4], walked[5]
         t, segment, layer, destination, point_weight = walked[7], walked[8], walked[9], walked[10], walked[11]
         crossings = (destination, start, neuron, point_weight, abs_left, abs_right, slot)
         if certified_here:
@@ -166,7 +155,7 @@ def walk(
             y = _product(gemm64, walked[12], weight_matrix)
             merged = kernels.merge(y, values, *crossings, columns[depth], bias, bias)
         values = merged
-    return t, segment, layer, counts
+    return segment, t, layer, counts
 
 
 def chunk_walker(

@@ -71,6 +71,14 @@ class _Points1D:
     last_counts: torch.Tensor | None = None
 
     @classmethod
+    def of_arrays(
+        cls, segment: np.ndarray, t: np.ndarray, layer: np.ndarray, last_counts: np.ndarray | None
+    ) -> _Points1D:
+        """A compiled walk's arrays as tensors (sharing their memory)."""
+        counts = None if last_counts is None else torch.from_numpy(last_counts)
+        return cls(torch.from_numpy(segment), torch.from_numpy(t), torch.from_numpy(layer), counts)
+
+    @classmethod
     def segment_ends(cls, n: int, device: torch.device) -> _Points1D:
         index = torch.arange(2 * n, device=device)
         return cls(index // 2, (index % 2).to(DTYPE), torch.full_like(index, -1))
@@ -243,9 +251,7 @@ def _walk_1d_compiled(
     """The walk layer by layer with the compiled kernels (see :mod:`deepstudy.regions.layer_walk`)."""
     from deepstudy.regions import layer_walk  # compiled on first use, then cached
 
-    segment, t, layer, counts = layer_walk.walk(net, start, end, last_layer_points, columns, COINCIDENT)
-    last_counts = None if counts is None else torch.from_numpy(counts)
-    return _Points1D(torch.from_numpy(segment), torch.from_numpy(t), torch.from_numpy(layer), last_counts)
+    return _Points1D.of_arrays(*layer_walk.walk(net, start, end, last_layer_points, columns, COINCIDENT))
 
 
 # The public functions --------------------------------------------------------------------------
@@ -262,9 +268,8 @@ def _dense_walk(net: nn.Module, start: torch.Tensor, end: torch.Tensor) -> Calla
         return None
 
     def walk(first: int, segments: int, last_layer_points: bool) -> _Points1D:
-        t, segment, layer, counts = walker(first, segments, last_layer_points)
-        last_counts = None if last_layer_points else torch.from_numpy(counts)
-        return _Points1D(torch.from_numpy(segment), torch.from_numpy(t), torch.from_numpy(layer), last_counts)
+        segment, t, layer, counts = walker(first, segments, last_layer_points)
+        return _Points1D.of_arrays(segment, t, layer, None if last_layer_points else counts)
 
     return walk
 
