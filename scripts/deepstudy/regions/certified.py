@@ -36,7 +36,7 @@ from numba import njit
 from torch import nn
 
 from deepstudy.regions import kernels
-from deepstudy.regions.kernels import _crosses, _gather, _insertion_sort, _lerp, per_segment
+from deepstudy.regions.kernels import _crosses, _crosses_bits, _gather, _insertion_sort, _lerp, per_segment
 
 _UNIT = 2.0**-24
 _SMALLEST_NORMAL = 2.0**-126
@@ -218,6 +218,7 @@ def count_breakpoints(
     layer's weights and bias, and ``before`` says how to evaluate the layer before at any point (see
     ``_active_inputs``). Also returns how many values were recomputed."""
     points, width = z.shape
+    bits = z.view(np.int64)  # the same memory: values recomputed in place are seen
     active = np.empty(layer.shape[1])
     recomputed = 0
     found = np.zeros(max(points - 1, 0), dtype=np.int64)
@@ -228,11 +229,11 @@ def count_breakpoints(
         row, bound = z[p], error[p]
         i = p - 1
         inside = p > 0 and segment[i] == segment[p]
-        left = z[i] if inside else row
+        left_bits, row_bits = bits[i] if inside else bits[p], bits[p]
         near, m = 0, 0
         for k in range(width):  # (one read of the two rows for both counts)
             near += abs(row[k]) <= bound * norms[k] + floor
-            m += _crosses(left[k], row[k])
+            m += _crosses_bits(left_bits[k], row_bits[k])
         if near > 0:  # values within their bound of zero, in float64; then the changes again
             _active_inputs(p, before, active)
             for k in range(width):
@@ -241,7 +242,7 @@ def count_breakpoints(
                     recomputed += 1
             m = 0
             for k in range(width):
-                m += _crosses(left[k], row[k])
+                m += _crosses_bits(left_bits[k], row_bits[k])
         if not inside or m == 0:
             continue
         j = 0

@@ -26,6 +26,18 @@ def _crosses(a: float, b: float) -> bool:
     return (a < 0.0) != (b < 0.0) and a != 0.0 and b != 0.0
 
 
+# The bits of a float64 but its sign. Read as integers, the bits of non-negative floats order as
+# the floats do, and integer comparisons vectorise where float max and min do not (NaN's rules).
+_MAGNITUDE_BITS = np.int64(0x7FFFFFFFFFFFFFFF)
+
+
+@njit(cache=True, inline="always")
+def _crosses_bits(a: int, b: int) -> bool:
+    """``_crosses`` on the bits of two floats read as integers (the same answer for all but NaN):
+    their sign bits differ and neither is zero. Counting over rows, it vectorises."""
+    return ((a ^ b) < 0) & ((a & _MAGNITUDE_BITS) != 0) & ((b & _MAGNITUDE_BITS) != 0)
+
+
 @njit(cache=True, inline="always")
 def _lerp(a: float, b: float, weight: float) -> float:
     """torch.lerp's formula (exact at both ends), as the tensor path interpolates."""
@@ -36,12 +48,14 @@ def _lerp(a: float, b: float, weight: float) -> float:
 def interval_crossings(z: np.ndarray, segment: np.ndarray) -> np.ndarray:
     """Number of neurons changing sign between consecutive points of one segment (rows sorted)."""
     points, width = z.shape
+    bits = z.view(np.int64)
     counts = np.zeros(max(points - 1, 0), dtype=np.int64)
     for i in range(points - 1):
         if segment[i] == segment[i + 1]:
             count = 0
+            left, right = bits[i], bits[i + 1]
             for k in range(width):
-                count += _crosses(z[i, k], z[i + 1, k])
+                count += _crosses_bits(left[k], right[k])
             counts[i] = count
     return counts
 
@@ -266,11 +280,6 @@ def rectified_float32(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # relative to the size of the terms that went into it: there the interpolation's rounding could
 # decide its sign, e.g. where a whole layer is off and the next one is exactly its bias.
 _NEAR_ZERO = 1e-11
-
-
-# The bits of a float64 but its sign. Read as integers, the bits of non-negative floats order as
-# the floats do, and integer comparisons vectorise where float max and min do not (NaN's rules).
-_MAGNITUDE_BITS = np.int64(0x7FFFFFFFFFFFFFFF)
 
 
 @njit(cache=True, inline="always")
