@@ -36,7 +36,7 @@ from numba import njit
 from torch import nn
 
 from deepstudy.regions import kernels
-from deepstudy.regions.kernels import _crosses, _crosses_bits, _gather, _insertion_sort, _lerp, per_segment
+from deepstudy.regions.kernels import _crosses_bits, _gather, _insertion_sort, _lerp, per_segment
 
 _UNIT = 2.0**-24
 _SMALLEST_NORMAL = 2.0**-126
@@ -247,8 +247,8 @@ def count_breakpoints(
             continue
         j = 0
         for k in range(width):
-            a, b = z[i, k], row[k]
-            if _crosses(a, b):
+            if _crosses_bits(left_bits[k], row_bits[k]):  # as m counted them
+                a, b = z[i, k], row[k]
                 size_a, size_b = abs(a), abs(b)
                 # a value within its bound of zero was recomputed above: its error is float64's
                 error_a = error[i] * norms[k] + floor

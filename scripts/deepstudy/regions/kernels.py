@@ -19,13 +19,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True, inline="always")
-def _crosses(a: float, b: float) -> bool:
-    """Strictly opposite signs: a neuron that is exactly zero at a point does not cross there."""
-    return (a < 0.0) != (b < 0.0) and a != 0.0 and b != 0.0
-
-
 # The bits of a float64 but its sign. Read as integers, the bits of non-negative floats order as
 # the floats do, and integer comparisons vectorise where float max and min do not (NaN's rules).
 _MAGNITUDE_BITS = np.int64(0x7FFFFFFFFFFFFFFF)
@@ -33,8 +26,10 @@ _MAGNITUDE_BITS = np.int64(0x7FFFFFFFFFFFFFFF)
 
 @njit(cache=True, inline="always")
 def _crosses_bits(a: int, b: int) -> bool:
-    """``_crosses`` on the bits of two floats read as integers (the same answer for all but NaN):
-    their sign bits differ and neither is zero. Counting over rows, it vectorises."""
+    """Whether two floats, given by their bits read as integers, have strictly opposite signs: a
+    neuron that is exactly zero (either zero) at a point does not cross there. Their sign bits
+    differ and neither is zero, the float comparisons' answer for every value but NaN; counting
+    over rows, integer comparisons vectorise."""
     return ((a ^ b) < 0) & ((a & _MAGNITUDE_BITS) != 0) & ((b & _MAGNITUDE_BITS) != 0)
 
 
@@ -140,14 +135,16 @@ def place(z: np.ndarray, t: np.ndarray, counts: np.ndarray, tolerance: float) ->
     abs_right = np.empty(total)
     slot = np.empty(total, dtype=np.int64)
     new = np.zeros(intervals, dtype=np.int64)
+    bits = z.view(np.int64)
     for i in range(intervals):
         found, first = counts[i], start[i]
         if found == 0:
             continue
         j, stop = first, first + found
+        left, right = bits[i], bits[i + 1]
         for k in range(width):
-            a, b = z[i, k], z[i + 1, k]
-            if _crosses(a, b):
+            if _crosses_bits(left[k], right[k]):
+                a, b = z[i, k], z[i + 1, k]
                 neuron[j], weight[j], abs_left[j], abs_right[j] = k, a / (a - b), abs(a), abs(b)
                 j += 1
                 if j == stop:  # all of the interval's crossings found
