@@ -88,6 +88,12 @@ class Float32Layer:
         return cache[key]
 
     @property
+    def usable(self) -> bool:
+        """Whether a float32 product may be taken now: the layer is safe, and torch takes float32
+        products in full float32 (a setting that can change between counts)."""
+        return self.safe and _full_float32_products()
+
+    @property
     def floor(self) -> float:
         """The bound's part that does not scale with ||W_k||: underflow of the products."""
         return (self.weight_t.shape[0] + 2) * _SMALLEST_NORMAL
@@ -106,7 +112,7 @@ def float32_product(values: np.ndarray, layer: Float32Layer) -> tuple[np.ndarray
     and each row's error factor: value k of row i, plus the bias in float64, lies within
     ``error[i] * ||W_k|| + layer.floor`` of the exact one. None where float32 is unsafe (see the
     module's note, or torch allowed to take float32 products at lower precision)."""
-    if not layer.safe or not _full_float32_products():
+    if not layer.usable:
         return None
     rectified, norms = kernels.rectified_float32(values)
     if not within_range(norms, layer.norms):

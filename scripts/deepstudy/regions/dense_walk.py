@@ -64,7 +64,7 @@ class DenseLayers:
             np.ascontiguousarray(last.weight_t.numpy().T),
             last.norms,
             last.floor,
-            last.safe and certified._full_float32_products(),
+            last.usable,
         )
 
 
