@@ -300,9 +300,9 @@ def _walks(
 
     @torch.no_grad()  # grad mode is per thread
     def chunk_walk(first: int) -> tuple[int, _Points1D]:
+        if dense is not None:  # (no slices of the tensors: each torch call hands the GIL over)
+            return first, dense(first, min(chunk, len(start) - first), last_layer_points)
         a, b = start[first : first + chunk], end[first : first + chunk]
-        if dense is not None:
-            return first, dense(first, len(a), last_layer_points)
         if has_hidden:
             return first, walk(net, a, b, last_layer_points)
         none = None if last_layer_points else torch.zeros(len(a), dtype=torch.long, device=device)
