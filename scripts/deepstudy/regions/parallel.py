@@ -38,17 +38,23 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-_WORKER_NAME = "regions"
+_worker = threading.local()  # ``in_pool`` set in the pool's threads
+
+
+def _start_worker() -> None:
+    """A pool thread's set-up: it marks itself (a map called from it runs in turn) and sets its
+    own torch thread count to one: OpenMP's is per thread, and a BLAS routine called from a
+    compiled kernel (see :mod:`deepstudy.regions.blas`) reads the calling thread's."""
+    _worker.in_pool = True
+    torch.set_num_threads(1)
 
 
 @cache
 def _pool(workers: int) -> ThreadPoolExecutor:
     """``workers`` threads kept for the process's counts. Threads started afresh for each count
     cost more than their work once other work has run between counts: a 4 x 128 count's first
-    two chunks took 7 ms instead of 4 right after regioncam's count. Each thread sets its own
-    torch thread count to one: OpenMP's is per thread, and a BLAS routine called from a compiled
-    kernel (see :mod:`deepstudy.regions.blas`) reads the calling thread's."""
-    return ThreadPoolExecutor(workers, _WORKER_NAME, initializer=torch.set_num_threads, initargs=(1,))
+    two chunks took 7 ms instead of 4 right after regioncam's count."""
+    return ThreadPoolExecutor(workers, "regions", initializer=_start_worker)
 
 
 # a forked child has the pool's objects but not its threads: it starts its own
@@ -62,7 +68,7 @@ def map_chunks(function: Callable[[Item], Result], chunks: Iterable[Item], threa
     keep_freed_memory()
     chunks = list(chunks)
     workers = max(1, min(threads, len(chunks)))
-    if workers == 1 or threading.current_thread().name.startswith(_WORKER_NAME):
+    if workers == 1 or getattr(_worker, "in_pool", False):
         return [function(chunk) for chunk in chunks]
     with torch_threads(1):
         return list(_pool(workers).map(function, chunks))
