@@ -6,7 +6,10 @@ K = 1, 4, 16, 64, for 40-128-128-10 and 40-32-32-10 MLPs, on CPU (2 threads) and
 on CUDA when a GPU is present: there also packed with the step replayed as a captured CUDA graph
 (as the pipeline trains, see deepstudy.graphs), and how busy the GPU is while packed.
 
-Run: .venv/bin/python benchmarks/packing.py [--threads 2] [--steps 30]
+GPU utilisation is NVML's, sampled every 50 ms while the same packed steps run on for
+--busy-seconds (after the first second, so that NVML's sample period holds only the run).
+
+Run: .venv/bin/python benchmarks/packing.py [--threads 2] [--steps 30] [--busy-seconds 4]
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -52,8 +56,12 @@ def one_after_another(k: int, width: int, x, y, steps: int, device) -> float:
     return k * steps / (time.perf_counter() - started)
 
 
-def packed(k: int, width: int, x, y, steps: int, device, graph: bool = False) -> float:
-    """Steps of all K runs per second, packed; with ``graph``, each step replayed as a CUDA graph."""
+def packed(
+    k: int, width: int, x, y, steps: int, device, graph: bool = False, busy_seconds: float = 0.0
+) -> tuple[float, str]:
+    """Steps of all K runs per second, packed; with ``graph``, each step replayed as a CUDA graph.
+    With ``busy_seconds``, also the GPU's utilisation while the same steps run on for that long
+    (see :func:`gpu_utilisation`), else ''."""
     nets = [
         build_model({"architecture": "mlp", "depth": 2, "width": width}, (1, 40), 10, s).to(device)
         for s in range(k)
@@ -70,58 +78,79 @@ def packed(k: int, width: int, x, y, steps: int, device, graph: bool = False) ->
         optimizer.step()
 
     step = GraphedStep(train_step, device, pack.parameters(), capture=graph)
+
+    def run() -> None:
+        for _ in range(steps):
+            batch.copy_(torch.randint(len(x), (k, 64), generator=generator, device=device))
+            step()
+        synchronise(device)
+
     synchronise(device)
     started = time.perf_counter()
-    for _ in range(steps):
-        batch.copy_(torch.randint(len(x), (k, 64), generator=generator, device=device))
-        step()
-    synchronise(device)
-    return k * steps / (time.perf_counter() - started)
+    run()
+    rate = k * steps / (time.perf_counter() - started)
+    return rate, gpu_utilisation(run, busy_seconds) if busy_seconds else ""
 
 
-def gpu_utilisation(function, *args) -> tuple[float, str]:
-    """Run ``function(*args)`` while sampling torch.cuda.utilization() every 50 ms; its result and the mean
-    utilisation (n/a where NVML is missing)."""
+def gpu_utilisation(function: Callable[[], None], seconds: float, settle: float = 1.0) -> str:
+    """Mean GPU utilisation while ``function()`` runs again and again for ``seconds``, sampled
+    every 50 ms from NVML (torch.cuda.utilization), or n/a where NVML is missing.
+
+    NVML reports the share of its last sample period (1/6 s to 1 s, by GPU) in which a kernel ran,
+    so a run shorter than that reads low, diluted by the idle time before it: the samples of the
+    first ``settle`` seconds are dropped, and the window is several periods long."""
     import threading
 
     samples, done = [], threading.Event()
 
     def sample() -> None:
+        started = time.perf_counter()
         while not done.is_set():
             try:
-                samples.append(torch.cuda.utilization())
+                busy = torch.cuda.utilization()
             except Exception:  # noqa: BLE001 - pynvml missing or unsupported: report n/a
                 return
+            if time.perf_counter() - started >= settle:
+                samples.append(busy)
             done.wait(0.05)
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    result = function(*args)
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        function()
     done.set()
     sampler.join()
-    return result, f"{sum(samples) / len(samples):.0f}%" if samples else "n/a"
+    return f"{sum(samples) / len(samples):.0f}%" if samples else "n/a"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument(
+        "--busy-seconds", type=float, default=4.0, help="how long GPU utilisation is sampled (CUDA)"
+    )
+    parser.add_argument("--packs", type=int, nargs="+", help="pack sizes K (default: all)")
+    parser.add_argument("--gpu-only", action="store_true", help="skip the CPU rows")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    devices = [] if args.gpu_only else [torch.device("cpu")]
+    devices += [torch.device("cuda")] if torch.cuda.is_available() else []
     for device in devices:
         x = torch.randn(4000, 1, 40, device=device)
         y = torch.randint(10, (4000,), device=device)
         for width in (128, 32):
-            for k in (1, 4, 16, 64) + ((256,) if device.type == "cuda" else ()):
+            for k in args.packs or (1, 4, 16, 64) + ((256,) if device.type == "cuda" else ()):
                 packed(k, width, x, y, 3, device)  # warm up
                 alone = max(one_after_another(k, width, x, y, args.steps, device) for _ in range(2))
-                together = max(packed(k, width, x, y, args.steps, device) for _ in range(2))
+                together = max(packed(k, width, x, y, args.steps, device)[0] for _ in range(2))
                 utilisation = ""
                 if device.type == "cuda":
-                    graphed = max(packed(k, width, x, y, args.steps * 10, device, True) for _ in range(2))
-                    _, busy = gpu_utilisation(packed, k, width, x, y, args.steps * 10, device)
-                    _, graph_busy = gpu_utilisation(packed, k, width, x, y, args.steps * 30, device, True)
+                    _, busy = packed(k, width, x, y, args.steps, device, busy_seconds=args.busy_seconds)
+                    graphed, graph_busy = packed(
+                        k, width, x, y, args.steps * 10, device, True, busy_seconds=args.busy_seconds
+                    )
                     utilisation = (
                         f", GPU busy {busy} while packed; as a CUDA graph {graphed:8.0f} steps/s"
                         f" ({graphed / alone:5.1f}x), GPU busy {graph_busy}"
