@@ -111,3 +111,17 @@ def test_a_forked_child_counts_with_threads_of_its_own():
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "0"
+
+
+def test_a_failing_chunk_raises_in_the_caller_and_the_pool_still_works():
+    started = []
+
+    def chunk(item: int) -> int:
+        started.append(item)
+        if item == 1:
+            raise ValueError("chunk 1 failed")
+        return item
+
+    with pytest.raises(ValueError, match="chunk 1 failed"):
+        parallel.map_chunks(chunk, range(40), 2)
+    assert parallel.map_chunks(lambda x: x + 1, range(4), 2) == [1, 2, 3, 4]

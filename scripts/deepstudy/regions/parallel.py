@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from functools import cache
 from typing import TypeVar
@@ -71,7 +71,14 @@ def map_chunks(function: Callable[[Item], Result], chunks: Iterable[Item], threa
     if workers == 1 or getattr(_worker, "in_pool", False):
         return [function(chunk) for chunk in chunks]
     with torch_threads(1):
-        return list(_pool(workers).map(function, chunks))
+        pool = _pool(workers)
+        futures = [pool.submit(function, chunk) for chunk in chunks]
+        # one wake-up when all are done (or one fails), not one per chunk in order as map's
+        # results would: each wake-up took a core and Python's lock from the chunks still running
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            future.cancel()  # after a failure, the chunks not started yet
+        return [future.result() for future in futures]
 
 
 def chunk_size(items: int, threads: int, largest: int) -> int:
