@@ -86,7 +86,8 @@ def test_the_pools_threads_are_kept_between_counts_and_nested_maps_run_in_turn()
 
     for _ in range(5):
         assert parallel.map_chunks(chunk, range(6), 2) == [0, 2, 4, 6, 8, 10]
-    assert len(set(seen)) <= 2 and threading.get_ident() not in seen  # the same two threads
+    helpers = set(seen) - {threading.get_ident()}  # the caller works too, beside one kept thread
+    assert len(helpers) <= 1
 
 
 _FORKED = """
