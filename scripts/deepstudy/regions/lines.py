@@ -281,9 +281,11 @@ def _walks(
     chunk: int | None,
     last_layer_points: bool,
     compiled: bool | None,
-) -> list[tuple[int, _Points1D]]:
-    """Each chunk's first segment and its walk, with the compiled kernels on the CPU unless
-    ``compiled`` says otherwise. Compiled walks run a chunk per thread (torch's thread count, see
+    finish: Callable[[_Points1D], object] | None = None,
+) -> list[tuple[int, object]]:
+    """Each chunk's first segment and its walk (``finish`` of it, where given: taken in the thread
+    that walked the chunk), with the compiled kernels on the CPU unless ``compiled`` says otherwise.
+    Compiled walks run a chunk per thread (torch's thread count, see
     :mod:`deepstudy.regions.parallel`); the tensor walk runs chunks in turn, each op threaded."""
     if start.shape != end.shape:
         raise ValueError(f"start {tuple(start.shape)} and end {tuple(end.shape)} differ in shape")
@@ -299,14 +301,18 @@ def _walks(
     net = float64_copy(net, device) if dense is None else net
 
     @torch.no_grad()  # grad mode is per thread
-    def chunk_walk(first: int) -> tuple[int, _Points1D]:
+    def chunk_points(first: int) -> _Points1D:
         if dense is not None:  # (no slices of the tensors: each torch call hands the GIL over)
-            return first, dense(first, min(chunk, len(start) - first), last_layer_points)
+            return dense(first, min(chunk, len(start) - first), last_layer_points)
         a, b = start[first : first + chunk], end[first : first + chunk]
         if has_hidden:
-            return first, walk(net, a, b, last_layer_points)
+            return walk(net, a, b, last_layer_points)
         none = None if last_layer_points else torch.zeros(len(a), dtype=torch.long, device=device)
-        return first, replace(_Points1D.segment_ends(len(a), device), last_counts=none)  # affine: one region
+        return replace(_Points1D.segment_ends(len(a), device), last_counts=none)  # affine: one region
+
+    def chunk_walk(first: int) -> tuple[int, object]:
+        points = chunk_points(first)
+        return first, points if finish is None else finish(points)
 
     return parallel.map_chunks(chunk_walk, range(0, len(start), chunk), threads if compiled else 1)
 
@@ -358,12 +364,12 @@ def count_regions_1d(
     Returns an int64 tensor of shape (n,).
     """
     if start.device.type == "cpu":  # numpy's calls cost less than torch's on a chunk's arrays
-        counts = [
-            np.bincount(p.segment.numpy()[p.layer.numpy() >= 0], minlength=len(p.last_counts))
-            + p.last_counts.numpy()
-            + 1
-            for _, p in _walks(net, start, end, chunk, False, compiled)
-        ]
+
+        def regions(p: _Points1D) -> np.ndarray:  # taken in the chunk's thread, in parallel
+            inner = np.bincount(p.segment.numpy()[p.layer.numpy() >= 0], minlength=len(p.last_counts))
+            return inner + p.last_counts.numpy() + 1
+
+        counts = [c for _, c in _walks(net, start, end, chunk, False, compiled, regions)]
         return torch.from_numpy(np.concatenate(counts)) if counts else torch.zeros(0, dtype=torch.long)
     counts = []
     for _, points in _walks(net, start, end, chunk, False, compiled):
