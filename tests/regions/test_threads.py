@@ -4,6 +4,7 @@ torch settings left as they were."""
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,16 @@ def test_a_failing_chunk_raises_in_the_caller_and_the_pool_still_works():
     with pytest.raises(ValueError, match="chunk 1 failed"):
         parallel.map_chunks(chunk, range(40), 2)
     assert parallel.map_chunks(lambda x: x + 1, range(4), 2) == [1, 2, 3, 4]
+
+
+def test_the_caller_takes_chunks_too():
+    # a helper on an idle core can be slow to wake: the caller starts on the chunks meanwhile
+    seen = []
+
+    def chunk(item: int) -> int:
+        seen.append(threading.get_ident())
+        time.sleep(0.005)
+        return item
+
+    assert parallel.map_chunks(chunk, range(8), 2) == list(range(8))
+    assert threading.get_ident() in seen and len(set(seen)) <= 2

@@ -1,8 +1,8 @@
 """Threads for the exact region walks on the CPU: one chunk of work per thread, no OpenMP team.
 
-The compiled kernels are serial and release the GIL, so a pool of Python threads, kept for the
-process, runs chunks of segments (or planes) side by side, with torch's own intra-op threads set
-to one meanwhile: the matrix products run in the same pool threads. Nothing waits at a barrier
+The compiled kernels are serial and release the GIL, so the calling thread and a pool of Python
+threads, kept for the process, run chunks of segments (or planes) side by side, with torch's own
+intra-op threads set to one meanwhile: the matrix products run in the same threads. Nothing waits at a barrier
 between kernel calls, so a job stays steady when a neighbouring process takes a core. Numba's
 parallel kernels would start a second OpenMP runtime beside torch's, and on a busy machine the
 idle threads of two runtimes spin against each other for the cores (a count ran 25 times slower);
@@ -77,12 +77,14 @@ def map_chunks(function: Callable[[Item], Result], chunks: Iterable[Item], threa
     if workers == 1 or getattr(_worker, "in_pool", False):
         return [function(chunk) for chunk in chunks]
     results: list = [None] * len(chunks)
-    taken = count()  # the next chunk's index (next() on it is atomic under Python's lock)
+    taken, taking = count(), threading.Lock()  # the next chunk's index, one thread at a time
     failed = threading.Event()
 
     def drain() -> None:
-        for index in taken:
-            if index >= len(chunks) or failed.is_set():
+        while not failed.is_set():
+            with taking:
+                index = next(taken)
+            if index >= len(chunks):
                 return
             try:
                 results[index] = function(chunks[index])
