@@ -5,7 +5,8 @@
 # DIR/<step>.log, and the study's per-job times to DIR/study_jobs.tsv even where it runs out of time.
 #
 # Run from the project root: bash benchmarks/gpu.sh [DIR]   (DIR: $OUT if set, else results/gpu)
-# On a machine without a package index, start with `source .whl/env.sh &&` (DEVELOPERS.md).
+# On a machine without a package index, start with `source .whl/env.sh &&` (README: A whole study on
+# a GPU).
 # Limits in seconds can be set with TESTS_S, REGIONS_S, PACKING_S and STUDY_S.
 set -u
 out=${1:-${OUT:-results/gpu}}

@@ -197,7 +197,7 @@ def run_case(case: Case, device: torch.device, repeats: int, load: bool) -> None
     count, other = exact(net, probes), None
     if regioncam is None:
         print("  regioncam: not installed, rows skipped (pip install -e '.[benchmark]')")
-    else:  # on a GPU: the GPU's count against regioncam's on the CPU, in turn
+    else:  # ours (on this device) against regioncam's (on the CPU), in turn
         layers = regioncam_layers(net)
         ours, theirs, ratio, count, other = paired(
             lambda: exact(net, probes), lambda: regioncam_count(layers, probes), repeats, device
