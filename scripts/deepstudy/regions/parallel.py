@@ -3,10 +3,11 @@
 The compiled kernels are serial and release the GIL, so the calling thread and a pool of Python
 threads, kept for the process, run chunks of segments (or planes) side by side, with torch's own
 intra-op threads set to one meanwhile: the matrix products run in the same threads. Nothing waits
-at a barrier between kernel calls, so a job stays steady when a neighbouring process takes a core. Numba's
-parallel kernels would start a second OpenMP runtime beside torch's, and on a busy machine the
-idle threads of two runtimes spin against each other for the cores (a count ran 25 times slower);
-with serial kernels there is one runtime, torch's, and its team sits idle while the pool works.
+at a barrier between kernel calls, so a job stays steady when a neighbouring process takes a core.
+Numba's parallel kernels would start a second OpenMP runtime beside torch's, and on a busy machine
+the idle threads of two runtimes spin against each other for the cores (a count ran 25 times
+slower); with serial kernels there is one runtime, torch's, and its team sits idle while the pool
+works.
 """
 
 from __future__ import annotations
