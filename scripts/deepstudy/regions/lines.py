@@ -363,17 +363,13 @@ def count_regions_1d(
     layer's breakpoints.
     Returns an int64 tensor of shape (n,).
     """
-    if start.device.type == "cpu":  # numpy's calls cost less than torch's on a chunk's arrays
+    on_cpu = start.device.type == "cpu"
 
-        def regions(p: _Points1D) -> np.ndarray:  # taken in the chunk's thread, in parallel
+    def regions(p: _Points1D) -> torch.Tensor:  # taken in the chunk's thread, in parallel
+        if on_cpu:  # numpy's calls cost less than torch's on a chunk's arrays
             inner = np.bincount(p.segment.numpy()[p.layer.numpy() >= 0], minlength=len(p.last_counts))
-            return inner + p.last_counts.numpy() + 1
+            return torch.from_numpy(inner + p.last_counts.numpy() + 1)
+        return torch.bincount(p.segment[p.layer >= 0], minlength=len(p.last_counts)) + p.last_counts + 1
 
-        counts = [c for _, c in _walks(net, start, end, chunk, False, compiled, regions)]
-        return torch.from_numpy(np.concatenate(counts)) if counts else torch.zeros(0, dtype=torch.long)
-    counts = []
-    for _, points in _walks(net, start, end, chunk, False, compiled):
-        segments = len(points.last_counts)
-        inner = torch.bincount(points.segment[points.layer >= 0], minlength=segments)
-        counts.append(inner + points.last_counts + 1)
+    counts = [c for _, c in _walks(net, start, end, chunk, False, compiled, regions)]
     return torch.cat(counts) if counts else torch.zeros(0, dtype=torch.long, device=start.device)

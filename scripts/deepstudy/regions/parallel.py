@@ -40,7 +40,7 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-_worker = threading.local()  # ``in_pool`` set in the pool's threads
+_worker = threading.local()  # ``in_pool`` set in the threads running a map's chunks
 
 
 def _start_worker() -> None:
