@@ -51,13 +51,18 @@ _MOST_INPUTS = 16_000
 _WIDEN = 1e-12
 
 
+def float64_array(parameter: torch.Tensor) -> np.ndarray:
+    """A CPU parameter as a C-contiguous float64 array (a copy)."""
+    return np.array(parameter.detach().numpy(), dtype=np.float64, order="C")
+
+
 @dataclass
 class Float32Layer:
-    """A dense layer as the certified count uses it, made once per count: its float32 weight
-    (transposed, for the product), its float64 weight and bias (to recompute values), the norm of
-    each weight row (for the bound), and whether float32 is safe for it (see the module's note)."""
+    """A dense layer as the certified count uses it, made once per count: its float32 weight (for
+    the product), its float64 weight and bias (to recompute values), the norm of each weight row
+    (for the bound), and whether float32 is safe for it (see the module's note)."""
 
-    weight_t: torch.Tensor
+    single: torch.Tensor
     weight: np.ndarray
     bias: np.ndarray
     norms: np.ndarray
@@ -65,17 +70,18 @@ class Float32Layer:
 
     @classmethod
     def of(cls, linear: nn.Linear) -> Float32Layer:
-        weight = linear.weight.detach().double()
-        bias = linear.bias
-        size = weight.abs()
+        """The layer (on the CPU), made in numpy: a dozen torch calls cost more than the arithmetic
+        on a layer of a few hundred neurons, and a count makes this before its threads start."""
+        weight = float64_array(linear.weight)
+        size = np.abs(weight)
         safe = bool(((size == 0) | ((size >= _SMALL) & (size < _LARGE))).all()) and (
             linear.in_features <= _MOST_INPUTS
         )
         return cls(
-            weight.float().T.contiguous(),
-            weight.numpy(),
-            np.zeros(linear.out_features) if bias is None else bias.detach().double().numpy(),
-            torch.linalg.vector_norm(weight, dim=1).numpy(),
+            torch.from_numpy(weight.astype(np.float32)),
+            weight,
+            np.zeros(linear.out_features) if linear.bias is None else float64_array(linear.bias),
+            np.sqrt(np.einsum("ij,ij->i", weight, weight)),
             safe,
         )
 
@@ -96,7 +102,7 @@ class Float32Layer:
     @property
     def floor(self) -> float:
         """The bound's part that does not scale with ||W_k||: underflow of the products."""
-        return (self.weight_t.shape[0] + 2) * _SMALLEST_NORMAL
+        return (self.single.shape[1] + 2) * _SMALLEST_NORMAL
 
 
 def _full_float32_products() -> bool:
@@ -117,8 +123,8 @@ def float32_product(values: np.ndarray, layer: Float32Layer) -> tuple[np.ndarray
     rectified, norms = kernels.rectified_float32(values)
     if not within_range(norms, layer.norms):
         return None
-    product = torch.mm(torch.from_numpy(rectified), layer.weight_t).numpy()
-    return product, product_error(norms, layer.weight_t.shape[0])
+    product = torch.mm(torch.from_numpy(rectified), layer.single.T).numpy()
+    return product, product_error(norms, layer.single.shape[1])
 
 
 @njit(cache=True, nogil=True)

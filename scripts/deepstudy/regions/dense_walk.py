@@ -51,21 +51,22 @@ class DenseLayers:
             shape = (linear.out_features,)
         if not linears:
             return None
-        weights = tuple(linear.weight.detach().to(DTYPE).contiguous().numpy() for linear in linears)
-        biases = tuple(
-            np.zeros(len(w)) if linear.bias is None else linear.bias.detach().to(DTYPE).numpy()
-            for w, linear in zip(weights, linears, strict=True)
-        )
+        weights = tuple(certified.float64_array(linear.weight) for linear in linears)
+        biases = tuple(_float64_bias(linear) for linear in linears)
         last = certified.Float32Layer.of(linears[-1])
         return cls(
             weights,
             biases,
             tuple(np.ascontiguousarray(w.T) for w in weights),
-            np.ascontiguousarray(last.weight_t.numpy().T),
+            last.single.numpy(),
             last.norms,
             last.floor,
             last.usable,
         )
+
+
+def _float64_bias(linear: nn.Linear) -> np.ndarray:
+    return np.zeros(linear.out_features) if linear.bias is None else certified.float64_array(linear.bias)
 
 
 @njit(cache=True, nogil=True)
@@ -80,7 +81,8 @@ def _product(gemm, x: np.ndarray, weight: np.ndarray) -> np.ndarray:  # noqa: AN
 def walk(
     gemm64,  # noqa: ANN001
     gemm32,  # noqa: ANN001
-    z: np.ndarray,
+    inputs: np.ndarray,
+    first: tuple,
     layers: tuple,
     single: np.ndarray,
     norms: np.ndarray,
@@ -89,11 +91,20 @@ def walk(
     tolerance: float,
     last_layer_points: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The walk of segments whose ends have first-hidden-layer values ``z`` (rows: each segment's
-    start, then its end): every point's segment, t and layer, sorted along the segments, and the
-    last hidden layer's breakpoints per segment, counted (zeros with ``last_layer_points``: then
-    they are points too). ``layers``: :class:`DenseLayers`' weights, biases and columns."""
+    """The walk of segments whose ends are ``inputs`` (rows: each segment's start, then its end):
+    every point's segment, t and layer, sorted along the segments, and the last hidden layer's
+    breakpoints per segment, counted (zeros with ``last_layer_points``: then they are points too).
+    ``first``: the first hidden layer's float64 weight and bias, applied to the inputs here; where
+    the weight has no rows, the inputs are that layer's values already. ``layers``:
+    :class:`DenseLayers`' weights, biases and columns."""
     weights, biases, columns = layers
+    first_weight, first_bias = first
+    z = inputs
+    if len(first_weight) > 0:
+        z = np.empty((len(inputs), len(first_bias)))
+        for p in range(len(z)):
+            z[p] = first_bias
+        blas.linear(gemm64, inputs, first_weight, z, True)
     segments = len(z) // 2
     t = np.empty(2 * segments)
     segment = np.empty(2 * segments, dtype=np.int64)
@@ -163,25 +174,34 @@ def chunk_walker(
 ) -> Callable[[int, int, bool], tuple[np.ndarray, ...]] | None:
     """Where ``net`` (of any float dtype) is an MLP and a checked BLAS is at hand, :func:`walk` as
     a function of a chunk's first segment, its number of segments and ``last_layer_points``; else
-    None (then the walk runs layer by layer, its products in torch). The first hidden layer's
-    values at every segment's ends are taken here, in float64, in one product."""
+    None (then the walk runs layer by layer, its products in torch). Where the first hidden layer
+    is one dense Linear, each chunk's call applies it too, in the chunk's thread; else its values
+    at every segment's ends are taken here in torch (float64), before the chunks."""
     routines = blas.gemm()
     if routines is None:
         return None
+    blocks = hidden_blocks(net)
     ends = torch.stack([start.to(DTYPE), end.to(DTYPE)], dim=1).flatten(0, 1)
-    with parallel.torch_threads(1):  # else OpenMP's team, woken for a small product, spins a while
-        values = apply_affine(hidden_blocks(net)[0], [ends])[0]
-    layers = DenseLayers.of(net, tuple(values.shape[1:]))
+    linear = dense_linear(blocks[0], tuple(start.shape[1:]))
+    if linear is None:  # (a convolution) its values at the ends, in torch, before the chunks
+        with parallel.torch_threads(1):  # else OpenMP's team, woken for a small product, spins a while
+            values = apply_affine(blocks[0], [ends])[0]
+        shape, first = tuple(values.shape[1:]), (np.empty((0, 0)), np.empty(0))
+    else:  # applied in each chunk's call, in the chunks' threads
+        values, shape = ends, (linear.out_features,)
+        first = (certified.float64_array(linear.weight), _float64_bias(linear))
+    layers = DenseLayers.of(net, shape)
     if layers is None:
         return None
     values = values.flatten(1).contiguous().numpy()
     packed = (layers.weights, layers.biases, layers.columns)
 
-    def walk_chunk(first: int, segments: int, last_layer_points: bool) -> tuple[np.ndarray, ...]:
+    def walk_chunk(first_segment: int, segments: int, last_layer_points: bool) -> tuple[np.ndarray, ...]:
         return walk(
             routines.double,
             routines.single,
-            values[2 * first : 2 * (first + segments)],
+            values[2 * first_segment : 2 * (first_segment + segments)],
+            first,
             packed,
             layers.single,
             layers.norms,
