@@ -16,7 +16,7 @@ flushed to zero) adds at most 2^-126 per input and per product: ``sqrt(n) 2^-126
 its weights are 0 or between 2^-100 and 2^100 in size, and a chunk only if ||W_k|| ||h|| stays
 below 2^100 (else in float64, as before). The factor carries 1% more for the float64 steps after
 the product, which holds for n up to 16,000. Values at the points a layer inserts are convex
-combinations of their neighbours' (see ``kernels.merge``), so their bound is the larger of the two.
+combinations of their neighbours' (see ``interpolation.merge``), so their bound is the larger of the two.
 
 A value within its bound of zero is recomputed in float64 (bias plus the dot product over the
 point's active inputs); crossings whose places are not certainly apart (nor from the interval's

@@ -19,7 +19,7 @@ import torch
 from numba import njit
 from torch import nn
 
-from deepstudy.regions import blas, certified, kernels, parallel
+from deepstudy.regions import blas, certified, interpolation, kernels, parallel
 from deepstudy.regions.kernels import FLOAT32_PRODUCT, FLOAT64_PRODUCT, NO_PRODUCT
 from deepstudy.regions.layers import DTYPE, apply_affine, dense_linear, hidden_blocks
 
@@ -27,7 +27,7 @@ from deepstudy.regions.layers import DTYPE, apply_affine, dense_linear, hidden_b
 @dataclass(frozen=True)
 class DenseLayers:
     """The hidden layers after the first, as the kernel takes them: float64 weights (out, in),
-    biases and weight columns (the weights transposed, for ``kernels.merge``); and the last one's
+    biases and weight columns (the weights transposed, for ``interpolation.merge``); and the last one's
     float32 weights with what its certified count needs, or ``certify`` False where float32 is
     unsafe (see :func:`certified.float32_product`)."""
 
@@ -72,7 +72,7 @@ def _float64_bias(linear: nn.Linear) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def _product(gemm, x: np.ndarray, weight: np.ndarray) -> np.ndarray:  # noqa: ANN001
-    """``x @ weight.T`` (the bias is added after, by ``kernels.merge``)."""
+    """``x @ weight.T`` (the bias is added after, by ``interpolation.merge``)."""
     out = np.empty((x.shape[0], weight.shape[0]), dtype=x.dtype)
     blas.linear(gemm, x, weight, out, False)
     return out
@@ -159,12 +159,12 @@ def walk(
             product32 = _product(gemm32, walked[13], single)
             error = certified.product_error(walked[14], weight_matrix.shape[1])
             certified_here = True
-            merged = kernels.merge(product32, values, *crossings, columns[depth], bias, bias)
+            merged = interpolation.merge(product32, values, *crossings, columns[depth], bias, bias)
             previous = values
         else:
             rectified = np.maximum(values, 0.0) if single_here else walked[12]  # (rare: out of range)
             y = _product(gemm64, rectified, weight_matrix)
-            merged = kernels.merge(y, values, *crossings, columns[depth], bias, bias)
+            merged = interpolation.merge(y, values, *crossings, columns[depth], bias, bias)
         values = merged
     return segment, t, layer, counts
 

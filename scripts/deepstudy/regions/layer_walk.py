@@ -2,7 +2,7 @@
 
 Points stay sorted along the segments and each layer's new points are written between their
 neighbours by the kernels of :mod:`deepstudy.regions.kernels`. Where the next layer is dense, its
-values at the new points come by interpolation, not by a matrix product (``kernels.merge``), and
+values at the new points come by interpolation, not by a matrix product (``interpolation.merge``), and
 the products are taken in torch between kernel calls; other layers (convolutions, a Linear on
 each row of 2-D values) are evaluated at every point. Through an MLP the same walk runs in one
 compiled call (:mod:`deepstudy.regions.dense_walk`).
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from deepstudy.regions import certified, kernels
+from deepstudy.regions import certified, interpolation, kernels
 from deepstudy.regions.layers import DTYPE, apply_affine, dense_linear, hidden_blocks
 
 
@@ -79,7 +79,7 @@ def walk(
             else:  # the last layer is only counted: its product in float32, the bias added after
                 y, offset = product[0], bias
             crossings = (destination, start, neuron, point_weight, abs_left, abs_right, slot)
-            z = torch.from_numpy(kernels.merge(y, values, *crossings, weight_columns, bias, offset))
+            z = torch.from_numpy(interpolation.merge(y, values, *crossings, weight_columns, bias, offset))
             if product is not None:
                 found = (values, destination, start, slot, point_weight, neuron)
                 last_layer = certified.LastLayer(layer32, product[1], *found)
