@@ -237,30 +237,31 @@ def count_breakpoints(
     crossing = np.empty(width, dtype=np.int64)
     w, low, high = np.empty(width), np.empty(width), np.empty(width)
     slot = np.empty(width, dtype=np.int64)
+    # rows are indexed in place, not taken as views: each view costs two atomic reference counts
     for p in range(points):  # one pass: point p's signs made certain, then the interval before it
-        row, bound = z[p], error[p]
+        bound = error[p]
         i = p - 1
         inside = p > 0 and segment[i] == segment[p]
-        left_bits, row_bits = bits[i] if inside else bits[p], bits[p]
+        left = i if inside else p
         near, m = 0, 0
         for k in range(width):  # (one read of the two rows for both counts)
-            near += abs(row[k]) <= bound * norms[k] + floor
-            m += _crosses_bits(left_bits[k], row_bits[k])
+            near += abs(z[p, k]) <= bound * norms[k] + floor
+            m += _crosses_bits(bits[left, k], bits[p, k])
         if near > 0:  # values within their bound of zero, in float64; then the changes again
             _active_inputs(p, before, active)
             for k in range(width):
-                if abs(row[k]) <= bound * norms[k] + floor:
-                    row[k] = _exact(k, active, layer, bias)
+                if abs(z[p, k]) <= bound * norms[k] + floor:
+                    z[p, k] = _exact(k, active, layer, bias)
                     recomputed += 1
             m = 0
             for k in range(width):
-                m += _crosses_bits(left_bits[k], row_bits[k])
+                m += _crosses_bits(bits[left, k], bits[p, k])
         if not inside or m == 0:
             continue
         j = 0
         for k in range(width):
-            if _crosses_bits(left_bits[k], row_bits[k]):  # as m counted them
-                a, b = z[i, k], row[k]
+            if _crosses_bits(bits[i, k], bits[p, k]):  # as m counted them
+                a, b = z[i, k], z[p, k]
                 size_a, size_b = abs(a), abs(b)
                 # a value within its bound of zero was recomputed above: its error is float64's
                 error_a = error[i] * norms[k] + floor
@@ -289,7 +290,7 @@ def count_breakpoints(
                 z[side, crossing[c]] = _exact(crossing[c], active, layer, bias)
                 recomputed += 1
         for c in range(m):
-            a, b = z[i, crossing[c]], row[crossing[c]]
+            a, b = z[i, crossing[c]], z[p, crossing[c]]
             w[c] = a / (a - b)
         _insertion_sort(w, crossing, low, high, 0, m)
         found[i] = _gather(t_left, t_right, w, slot, 0, m, tolerance)

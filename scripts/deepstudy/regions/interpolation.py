@@ -21,21 +21,48 @@ _NEAR_ZERO = 1e-11
 
 
 @njit(cache=True, inline="always")
-def _extreme_magnitude(row: np.ndarray, largest: bool, scratch: tuple) -> float:
-    """max |row| (``largest``) or min |row| without a temporary array (the kernels run it once per
-    new point), compared as integers: four times faster than as floats. ``scratch``: a one-element
-    int64 array and its float64 view, to read the bits back as a float."""
-    bits, as_float = scratch
-    values = row.view(np.int64)
+def _extreme_magnitude(bits: np.ndarray, row: int, largest: bool, scratch: tuple) -> float:
+    """max |value| (``largest``) or min |value| of a row, given the array's bits read as integers
+    (``bits``), compared as integers: four times faster than as floats, and no temporary array
+    (the kernels run it once per new point). ``scratch``: a one-element int64 array and its
+    float64 view, to read the bits back as a float."""
     extreme = np.int64(0) if largest else _MAGNITUDE_BITS
-    for k in range(len(values)):
-        magnitude = values[k] & _MAGNITUDE_BITS
+    for k in range(bits.shape[1]):
+        magnitude = bits[row, k] & _MAGNITUDE_BITS
         if largest:
             extreme = magnitude if magnitude > extreme else extreme
         else:
             extreme = magnitude if magnitude < extreme else extreme
-    bits[0] = extreme
-    return as_float[0]
+    scratch[0][0] = extreme
+    return scratch[1][0]
+
+
+@njit(cache=True, inline="always")
+def _as_float(bits: int, scratch: tuple) -> float:
+    scratch[0][0] = bits
+    return scratch[1][0]
+
+
+@njit(cache=True, inline="always")
+def _evaluate(
+    out: np.ndarray, row: int, z: np.ndarray, i: int, w: float, crossing: tuple, layer: tuple
+) -> None:
+    """The new point ``row`` (at w between old points i and i + 1) evaluated term by term: bias +
+    sum of W_k relu(z_k) over its active neurons, those crossing there (``crossing``: the neurons
+    of all crossings, the range of this point's, and a scratch flag per neuron) being zero."""
+    neuron, first, stop, crossing_here = crossing
+    columns, bias = layer
+    for c in range(first, stop):
+        crossing_here[neuron[c]] = True
+    for m in range(out.shape[1]):
+        out[row, m] = bias[m]
+    for k in range(len(columns)):
+        active = _lerp(z[i, k], z[i + 1, k], w)
+        if active > 0.0 and not crossing_here[k]:
+            for m in range(out.shape[1]):
+                out[row, m] += active * columns[k, m]
+    for c in range(first, stop):
+        crossing_here[neuron[c]] = False
 
 
 @njit(cache=True, nogil=True)
@@ -68,18 +95,25 @@ def merge(
     sums per interval. Where a coordinate comes out near zero (see ``_NEAR_ZERO``) the point is
     evaluated directly, bias + sum of W_k relu(z_k) over its active neurons (those crossing there
     are zero), as a matrix product would. ``z`` holds the layer's own values at the old points.
+
+    Most intervals hold one crossing and one new point: that point is made in one pass over its
+    row, with the same operations in the same order as the running sums, so bit for bit the same.
+    Rows are indexed in place, not taken as views (each view costs two atomic reference counts).
     """
     points, width = y.shape
     added = len(point_weight)
     out = np.empty((points + added, width))
+    out_bits = out.view(np.int64)
     largest_weight = np.zeros(len(columns))
     for k in range(len(columns)):
         for m in range(width):
             largest_weight[k] = max(largest_weight[k], abs(columns[k, m]))
-    running, y_right = np.empty(width), np.empty(width)
+    running, y_right = np.empty(width), np.empty((1, width))
+    right_bits = y_right.view(np.int64)
     crossing_here = np.zeros(len(columns), dtype=np.bool_)
     bits = np.empty(1, dtype=np.int64)
     scratch = (bits, bits.view(np.float64))
+    layer = (columns, bias)
     for i in range(points):
         at = destination[i]
         for k in range(width):
@@ -88,10 +122,30 @@ def merge(
         if found == 0:
             continue
         first, last, points_before = start[i], start[i + 1], at - i
-        y_left = out[at]
+        if found == 1 and last - first == 1:  # one crossing, one new point: one pass
+            w, row, j = point_weight[points_before], at + 1, neuron[first]
+            size, keep = abs_left[first], 1.0 - w
+            largest_left, largest_right, smallest = np.int64(0), np.int64(0), _MAGNITUDE_BITS
+            for k in range(width):
+                y_right[0, k] = y[i + 1, k] + offset[k]
+                value = _lerp(out[at, k], y_right[0, k], w) - keep * (0.0 + size * columns[j, k])
+                out[row, k] = value
+                left_magnitude = out_bits[at, k] & _MAGNITUDE_BITS
+                right_magnitude = right_bits[0, k] & _MAGNITUDE_BITS
+                magnitude = out_bits[row, k] & _MAGNITUDE_BITS
+                largest_left = left_magnitude if left_magnitude > largest_left else largest_left
+                largest_right = right_magnitude if right_magnitude > largest_right else largest_right
+                smallest = magnitude if magnitude < smallest else smallest
+            scale = _as_float(largest_left, scratch) + _as_float(largest_right, scratch)
+            scale += (abs_left[first] + abs_right[first]) * largest_weight[j]
+            if _as_float(smallest, scratch) <= _NEAR_ZERO * scale:
+                _evaluate(out, row, z, i, w, (neuron, first, last, crossing_here), layer)
+            continue
         for k in range(width):
-            y_right[k] = y[i + 1, k] + offset[k]
-        scale = _extreme_magnitude(y_left, True, scratch) + _extreme_magnitude(y_right, True, scratch)
+            y_right[0, k] = y[i + 1, k] + offset[k]
+        scale = _extreme_magnitude(out_bits, at, True, scratch) + _extreme_magnitude(
+            right_bits, 0, True, scratch
+        )
         for c in range(first, last):
             scale += (abs_left[c] + abs_right[c]) * largest_weight[neuron[c]]
         running[:] = 0.0
@@ -99,33 +153,26 @@ def merge(
         for q in range(1, found + 1):
             w, row = point_weight[points_before + q - 1], at + q
             while c < last and slot[c] <= q:
-                column = columns[neuron[c]]
+                size, j = abs_left[c], neuron[c]
                 for k in range(width):
-                    running[k] += abs_left[c] * column[k]
+                    running[k] += size * columns[j, k]
                 c += 1
             for k in range(width):
-                out[row, k] = _lerp(y_left[k], y_right[k], w) - (1.0 - w) * running[k]
+                out[row, k] = _lerp(out[at, k], y_right[0, k], w) - (1.0 - w) * running[k]
         running[:] = 0.0
         c = last - 1
         for q in range(found, 0, -1):
             w, row = point_weight[points_before + q - 1], at + q
             while c >= first and slot[c] > q:
-                column = columns[neuron[c]]
+                size, j = abs_right[c], neuron[c]
                 for k in range(width):
-                    running[k] += abs_right[c] * column[k]
+                    running[k] += size * columns[j, k]
                 c -= 1
             for k in range(width):
                 out[row, k] -= w * running[k]
-            if _extreme_magnitude(out[row], False, scratch) <= _NEAR_ZERO * scale:
+            if _extreme_magnitude(out_bits, row, False, scratch) <= _NEAR_ZERO * scale:
                 e = c  # this point's crossings: slots q, ending at c
                 while e >= first and slot[e] == q:
-                    crossing_here[neuron[e]] = True
                     e -= 1
-                out[row, :] = bias
-                for k in range(len(columns)):
-                    active = _lerp(z[i, k], z[i + 1, k], w)
-                    if active > 0.0 and not crossing_here[k]:
-                        out[row, :] += active * columns[k]
-                for j in range(e + 1, c + 1):
-                    crossing_here[neuron[j]] = False
+                _evaluate(out, row, z, i, w, (neuron, e + 1, c + 1, crossing_here), layer)
     return out

@@ -49,9 +49,8 @@ def interval_crossings(z: np.ndarray, segment: np.ndarray) -> np.ndarray:
     for i in range(points - 1):
         if segment[i] == segment[i + 1]:
             count = 0
-            left, right = bits[i], bits[i + 1]
-            for k in range(width):
-                count += _crosses_bits(left[k], right[k])
+            for k in range(width):  # (rows indexed in place: a view costs two reference counts)
+                count += _crosses_bits(bits[i, k], bits[i + 1, k])
             counts[i] = count
     return counts
 
@@ -142,9 +141,8 @@ def place(z: np.ndarray, t: np.ndarray, counts: np.ndarray, tolerance: float) ->
         if found == 0:
             continue
         j, stop = first, first + found
-        left, right = bits[i], bits[i + 1]
         for k in range(width):
-            if _crosses_bits(left[k], right[k]):
+            if _crosses_bits(bits[i, k], bits[i + 1, k]):
                 a, b = z[i, k], z[i + 1, k]
                 neuron[j], weight[j], abs_left[j], abs_right[j] = k, a / (a - b), abs(a), abs(b)
                 j += 1
@@ -265,10 +263,9 @@ def rectified_float32(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     norms = np.empty(points)
     for i in range(points):
         total = 0.0
-        row, rectified = z[i], out[i]
         for k in range(width):
-            value = max(row[k], 0.0)
-            rectified[k] = value
+            value = max(z[i, k], 0.0)
+            out[i, k] = value
             total += value * value
         norms[i] = np.sqrt(total)
     return out, norms
