@@ -24,7 +24,11 @@ def interpolated_and_direct(z: np.ndarray, weight: np.ndarray, bias: np.ndarray)
     rectified, destination, point_weight, rectified_old = walked[6], walked[10], walked[11], walked[12]
     y = rectified_old @ weight.T
     crossings = (destination, start, neuron, point_weight, abs_left, abs_right, slot)
-    merged = interpolation.merge(y, z, *crossings, np.ascontiguousarray(weight.T), bias, bias)
+    layer = (np.ascontiguousarray(weight.T), bias, bias)
+    merged = interpolation.merge(y, z, *crossings, *layer, True)
+    new = np.ones(len(merged), dtype=bool)
+    new[destination] = False
+    assert np.array_equal(interpolation.merge(y, z, *crossings, *layer, False), merged[new])  # new rows only
     return merged, rectified @ weight.T + bias, np.diff(destination) - 1
 
 

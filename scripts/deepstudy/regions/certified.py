@@ -210,9 +210,23 @@ def _exact(k: int, active: np.ndarray, layer: np.ndarray, bias: np.ndarray) -> f
     return bias[k] + value
 
 
+@njit(cache=True, inline="always")
+def _load(p: int, rows: np.ndarray, to: int, values: tuple, origin: np.ndarray, weight: np.ndarray) -> None:
+    """Point p's values into ``rows[to]``: an old point's from the product, plus its offset; a new
+    point's from the interpolated ones (see :func:`count_breakpoints`' ``values``)."""
+    old, offset, new = values
+    i = origin[p]
+    if weight[p] < 0.0:
+        for k in range(rows.shape[1]):
+            rows[to, k] = old[i, k] + offset[k]
+    else:
+        for k in range(rows.shape[1]):
+            rows[to, k] = new[p - i - 1, k]
+
+
 @njit(cache=True, nogil=True)
 def count_breakpoints(
-    z: np.ndarray,
+    values: tuple,
     error: np.ndarray,
     norms: np.ndarray,
     t: np.ndarray,
@@ -224,12 +238,17 @@ def count_breakpoints(
     bias: np.ndarray,
     before: tuple,
 ) -> tuple[np.ndarray, int]:
-    """The last layer's new breakpoints per segment from values ``z`` (each within
-    ``error[p] * norms[k] + floor`` of its float64 value; corrected in place where needed), as
-    ``kernels.count_breakpoints`` counts them on float64 values. ``layer`` and ``bias`` are the last
-    layer's weights and bias, and ``before`` says how to evaluate the layer before at any point (see
-    ``_active_inputs``). Also returns how many values were recomputed."""
-    points, width = z.shape
+    """The last layer's new breakpoints per segment from its values at every point, each within
+    ``error[p] * norms[k] + floor`` of its float64 value (corrected where needed), as
+    ``kernels.count_breakpoints`` counts them on float64 values. ``values``: the float32 product
+    at the old points, the offset added to it (the bias) and the values at the new points, as
+    ``interpolation.merge`` gives them without old rows: each point's row is made as the pass
+    reaches it, in a scratch row, not written out for all points and read back. ``layer`` and
+    ``bias`` are the last layer's weights and bias, and ``before`` says how to evaluate the layer
+    before at any point (see ``_active_inputs``). Also returns how many values were recomputed."""
+    points, width = len(t), len(bias)
+    origin, weight = before[1], before[2]
+    z = np.empty((2, width))  # rows of the point before (p - 1) and of point p, by parity
     bits = z.view(np.int64)  # the same memory: values recomputed in place are seen
     active = np.empty(layer.shape[1])
     recomputed = 0
@@ -237,31 +256,33 @@ def count_breakpoints(
     crossing = np.empty(width, dtype=np.int64)
     w, low, high = np.empty(width), np.empty(width), np.empty(width)
     slot = np.empty(width, dtype=np.int64)
-    # rows are indexed in place, not taken as views: each view costs two atomic reference counts
+    # (rows indexed in place, not taken as views: each view costs two atomic reference counts)
     for p in range(points):  # one pass: point p's signs made certain, then the interval before it
         bound = error[p]
         i = p - 1
+        here, there = p % 2, (p + 1) % 2  # the rows of p and of i
+        _load(p, z, here, values, origin, weight)
         inside = p > 0 and segment[i] == segment[p]
-        left = i if inside else p
+        left = there if inside else here
         near, m = 0, 0
         for k in range(width):  # (one read of the two rows for both counts)
-            near += abs(z[p, k]) <= bound * norms[k] + floor
-            m += _crosses_bits(bits[left, k], bits[p, k])
+            near += abs(z[here, k]) <= bound * norms[k] + floor
+            m += _crosses_bits(bits[left, k], bits[here, k])
         if near > 0:  # values within their bound of zero, in float64; then the changes again
             _active_inputs(p, before, active)
             for k in range(width):
-                if abs(z[p, k]) <= bound * norms[k] + floor:
-                    z[p, k] = _exact(k, active, layer, bias)
+                if abs(z[here, k]) <= bound * norms[k] + floor:
+                    z[here, k] = _exact(k, active, layer, bias)
                     recomputed += 1
             m = 0
             for k in range(width):
-                m += _crosses_bits(bits[left, k], bits[p, k])
+                m += _crosses_bits(bits[left, k], bits[here, k])
         if not inside or m == 0:
             continue
         j = 0
         for k in range(width):
-            if _crosses_bits(bits[i, k], bits[p, k]):  # as m counted them
-                a, b = z[i, k], z[p, k]
+            if _crosses_bits(bits[there, k], bits[here, k]):  # as m counted them
+                a, b = z[there, k], z[here, k]
                 size_a, size_b = abs(a), abs(b)
                 # a value within its bound of zero was recomputed above: its error is float64's
                 error_a = error[i] * norms[k] + floor
@@ -284,13 +305,13 @@ def count_breakpoints(
         if certain:
             found[i] = m
             continue
-        for side in (i, p):  # not certainly apart: gather on float64 values, as the walk does
+        for side, row in ((i, there), (p, here)):  # not certainly apart: gather on float64 values
             _active_inputs(side, before, active)
             for c in range(m):
-                z[side, crossing[c]] = _exact(crossing[c], active, layer, bias)
+                z[row, crossing[c]] = _exact(crossing[c], active, layer, bias)
                 recomputed += 1
         for c in range(m):
-            a, b = z[i, crossing[c]], z[p, crossing[c]]
+            a, b = z[there, crossing[c]], z[here, crossing[c]]
             w[c] = a / (a - b)
         _insertion_sort(w, crossing, low, high, 0, m)
         found[i] = _gather(t_left, t_right, w, slot, 0, m, tolerance)
@@ -299,11 +320,12 @@ def count_breakpoints(
 
 @dataclass
 class LastLayer:
-    """What the certified count of the last hidden layer needs: the layer, the error factors of
-    its float32 product at the old points (see :func:`float32_product`), and the layer before's
-    values there and crossings, to evaluate any point in float64."""
+    """What the certified count of the last hidden layer needs: the layer, its float32 product at
+    the old points and the product's error factors (see :func:`float32_product`), and the layer
+    before's values there and crossings, to evaluate any point in float64."""
 
     layer: Float32Layer
+    product: np.ndarray
     error: np.ndarray
     previous: np.ndarray
     destination: np.ndarray
@@ -315,12 +337,13 @@ class LastLayer:
     def count(
         self, z: np.ndarray, t: np.ndarray, segment: np.ndarray, segments: int, tolerance: float
     ) -> np.ndarray:
-        """The last layer's new breakpoints per segment, from its values ``z`` at every point."""
+        """The last layer's new breakpoints per segment, from its values ``z`` at the new points
+        (``interpolation.merge`` without old rows)."""
         origin, weight, first, stop = point_origins(
             self.destination, self.start, self.slot, self.point_weight, len(t)
         )
         return count_breakpoints(
-            z,
+            (self.product, self.layer.bias, z),
             point_errors(self.error, origin, weight),
             self.layer.norms,
             t,

@@ -120,6 +120,7 @@ def walk(
     destination, start = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     slot, neuron = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     point_weight = np.empty(0)
+    product32 = np.empty((0, 0), dtype=np.float32)
     certified_here = False
     for depth in range(hidden):
         if depth == hidden - 1:
@@ -132,7 +133,7 @@ def walk(
                 )
                 before = (previous, origin, weight, first, stop, neuron)
                 counts = certified.count_breakpoints(
-                    values,
+                    (product32, biases[depth - 1], values),  # values: at the new points only
                     certified.point_errors(error, origin, weight),
                     norms,
                     t,
@@ -148,7 +149,6 @@ def walk(
                 counts = kernels.count_breakpoints(values, t, segment, segments, tolerance)
             break
         weight_matrix, bias = weights[depth], biases[depth]
-        product32 = np.empty((0, 0), dtype=np.float32)
         if certify and depth + 2 == hidden and not last_layer_points:
             rectified, row_norms = kernels.rectified_float32(values)
             if certified.within_range(row_norms, norms):  # as certified.float32_product takes it
@@ -160,11 +160,11 @@ def walk(
         t, segment, layer, destination, point_weight = walked[7], walked[8], walked[9], walked[10], walked[11]
         crossings = (destination, start, neuron, point_weight, abs_left, abs_right, slot)
         if certified_here:
-            merged = interpolation.merge(product32, values, *crossings, columns[depth], bias, bias)
+            merged = interpolation.merge(product32, values, *crossings, columns[depth], bias, bias, False)
             previous = values
         else:
             y = _product(gemm64, walked[12], weight_matrix)
-            merged = interpolation.merge(y, values, *crossings, columns[depth], bias, bias)
+            merged = interpolation.merge(y, values, *crossings, columns[depth], bias, bias, True)
         values = merged
     return segment, t, layer, counts
 

@@ -79,10 +79,12 @@ def merge(
     columns: np.ndarray,
     bias: np.ndarray,
     offset: np.ndarray,
+    old_rows: bool,
 ) -> np.ndarray:
-    """The next dense layer's pre-activations at every merged point, from its values ``y + offset``
-    at the old points only (``y`` float64 or float32, ``offset`` a float64 row, e.g. the bias of a
-    product taken without it), without a matrix product for the new ones.
+    """The next dense layer's pre-activations at every merged point (``old_rows``) or at the new
+    points only, from its values ``y + offset`` at the old points (``y`` float64 or float32,
+    ``offset`` a float64 row, e.g. the bias of a product taken without it), without a matrix
+    product for the new ones.
 
     On an interval between old points L and R where neurons j = 1..m cross zero at w_1 <= ... <=
     w_m (going from a_j to b_j), relu(z(w)) equals the interpolation of relu(z(L)) and relu(z(R))
@@ -102,36 +104,39 @@ def merge(
     """
     points, width = y.shape
     added = len(point_weight)
-    out = np.empty((points + added, width))
+    out = np.empty((points + added if old_rows else added, width))
     out_bits = out.view(np.int64)
     largest_weight = np.zeros(len(columns))
     for k in range(len(columns)):
         for m in range(width):
             largest_weight[k] = max(largest_weight[k], abs(columns[k, m]))
-    running, y_right = np.empty(width), np.empty((1, width))
-    right_bits = y_right.view(np.int64)
+    running, ends = np.empty(width), np.empty((2, width))  # an interval's ends: y + offset
+    end_bits = ends.view(np.int64)
     crossing_here = np.zeros(len(columns), dtype=np.bool_)
     bits = np.empty(1, dtype=np.int64)
     scratch = (bits, bits.view(np.float64))
     layer = (columns, bias)
     for i in range(points):
         at = destination[i]
-        for k in range(width):
-            out[at, k] = y[i, k] + offset[k]
+        if old_rows:
+            for k in range(width):
+                out[at, k] = y[i, k] + offset[k]
         found = (destination[i + 1] - at - 1) if i < points - 1 else 0
         if found == 0:
             continue
         first, last, points_before = start[i], start[i + 1], at - i
+        before = at if old_rows else points_before - 1  # new point q is row before + q
         if found == 1 and last - first == 1:  # one crossing, one new point: one pass
-            w, row, j = point_weight[points_before], at + 1, neuron[first]
+            w, row, j = point_weight[points_before], before + 1, neuron[first]
             size, keep = abs_left[first], 1.0 - w
             largest_left, largest_right, smallest = np.int64(0), np.int64(0), _MAGNITUDE_BITS
             for k in range(width):
-                y_right[0, k] = y[i + 1, k] + offset[k]
-                value = _lerp(out[at, k], y_right[0, k], w) - keep * (0.0 + size * columns[j, k])
+                ends[0, k] = y[i, k] + offset[k]
+                ends[1, k] = y[i + 1, k] + offset[k]
+                value = _lerp(ends[0, k], ends[1, k], w) - keep * (0.0 + size * columns[j, k])
                 out[row, k] = value
-                left_magnitude = out_bits[at, k] & _MAGNITUDE_BITS
-                right_magnitude = right_bits[0, k] & _MAGNITUDE_BITS
+                left_magnitude = end_bits[0, k] & _MAGNITUDE_BITS
+                right_magnitude = end_bits[1, k] & _MAGNITUDE_BITS
                 magnitude = out_bits[row, k] & _MAGNITUDE_BITS
                 largest_left = left_magnitude if left_magnitude > largest_left else largest_left
                 largest_right = right_magnitude if right_magnitude > largest_right else largest_right
@@ -142,27 +147,28 @@ def merge(
                 _evaluate(out, row, z, i, w, (neuron, first, last, crossing_here), layer)
             continue
         for k in range(width):
-            y_right[0, k] = y[i + 1, k] + offset[k]
-        scale = _extreme_magnitude(out_bits, at, True, scratch) + _extreme_magnitude(
-            right_bits, 0, True, scratch
+            ends[0, k] = y[i, k] + offset[k]
+            ends[1, k] = y[i + 1, k] + offset[k]
+        scale = _extreme_magnitude(end_bits, 0, True, scratch) + _extreme_magnitude(
+            end_bits, 1, True, scratch
         )
         for c in range(first, last):
             scale += (abs_left[c] + abs_right[c]) * largest_weight[neuron[c]]
         running[:] = 0.0
         c = first
         for q in range(1, found + 1):
-            w, row = point_weight[points_before + q - 1], at + q
+            w, row = point_weight[points_before + q - 1], before + q
             while c < last and slot[c] <= q:
                 size, j = abs_left[c], neuron[c]
                 for k in range(width):
                     running[k] += size * columns[j, k]
                 c += 1
             for k in range(width):
-                out[row, k] = _lerp(out[at, k], y_right[0, k], w) - (1.0 - w) * running[k]
+                out[row, k] = _lerp(ends[0, k], ends[1, k], w) - (1.0 - w) * running[k]
         running[:] = 0.0
         c = last - 1
         for q in range(found, 0, -1):
-            w, row = point_weight[points_before + q - 1], at + q
+            w, row = point_weight[points_before + q - 1], before + q
             while c >= first and slot[c] > q:
                 size, j = abs_right[c], neuron[c]
                 for k in range(width):

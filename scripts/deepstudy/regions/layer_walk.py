@@ -80,8 +80,11 @@ def walk(
             else:  # the last layer is only counted: its product in float32, the bias added after
                 y, offset = product[0], bias
             crossings = (destination, start, neuron, point_weight, abs_left, abs_right, slot)
-            z = torch.from_numpy(interpolation.merge(y, values, *crossings, weight_columns, bias, offset))
+            old_rows = product is None  # (the certified count takes the product's rows as they are)
+            z = torch.from_numpy(
+                interpolation.merge(y, values, *crossings, weight_columns, bias, offset, old_rows)
+            )
             if product is not None:
                 found = (values, destination, start, slot, point_weight, neuron)
-                last_layer = certified.LastLayer(layer32, product[1], *found)
+                last_layer = certified.LastLayer(layer32, product[0], product[1], *found)
     return segment, t, layer, last_counts
