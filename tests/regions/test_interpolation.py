@@ -19,7 +19,7 @@ def interpolated_and_direct(z: np.ndarray, weight: np.ndarray, bias: np.ndarray)
     t = np.tile([0.0, 1.0], segments)
     segment = np.repeat(np.arange(segments), 2)
     layer = np.full(2 * segments, -1)
-    walked = kernels.walk_layer(z, t, segment, layer, COINCIDENT, 0, True, True)
+    walked = kernels.walk_layer(z, t, segment, layer, COINCIDENT, 0, True, kernels.FLOAT64_PRODUCT)
     start, neuron, _, abs_left, abs_right, slot = walked[:6]
     rectified, destination, point_weight, rectified_old = walked[6], walked[10], walked[11], walked[12]
     y = rectified_old @ weight.T

@@ -20,6 +20,7 @@ from numba import njit
 from torch import nn
 
 from deepstudy.regions import blas, certified, interpolation, kernels, parallel
+from deepstudy.regions.kernels import FLOAT32_PRODUCT, FLOAT64_PRODUCT, NO_PRODUCT
 from deepstudy.regions.layers import DTYPE, apply_affine, dense_linear, hidden_blocks
 
 
@@ -125,7 +126,7 @@ def walk(
     for depth in range(hidden):
         if depth == hidden - 1:
             if last_layer_points:
-                walked = kernels.walk_layer(values, t, segment, layer, tolerance, depth, False, False)
+                walked = kernels.walk_layer(values, t, segment, layer, tolerance, depth, False, NO_PRODUCT)
                 t, segment, layer = walked[7], walked[8], walked[9]
             elif certified_here:
                 origin, weight, first, stop = certified.point_origins(
@@ -149,21 +150,21 @@ def walk(
                 counts = kernels.count_breakpoints(values, t, segment, segments, tolerance)
             break
         weight_matrix, bias = weights[depth], biases[depth]
-        if certify and depth + 2 == hidden and not last_layer_points:
-            rectified, row_norms = kernels.rectified_float32(values)
-            if certified.within_range(row_norms, norms):  # as certified.float32_product takes it
-                product32 = _product(gemm32, rectified, single)
-                error = certified.product_error(row_norms, weight_matrix.shape[1])
-                certified_here = True
-        walked = kernels.walk_layer(values, t, segment, layer, tolerance, depth, False, not certified_here)
+        single_here = certify and depth + 2 == hidden and not last_layer_points
+        product = FLOAT32_PRODUCT if single_here else FLOAT64_PRODUCT
+        walked = kernels.walk_layer(values, t, segment, layer, tolerance, depth, False, product)
         start, neuron, abs_left, abs_right, slot = walked[0], walked[1], walked[3], walked[4], walked[5]
         t, segment, layer, destination, point_weight = walked[7], walked[8], walked[9], walked[10], walked[11]
         crossings = (destination, start, neuron, point_weight, abs_left, abs_right, slot)
-        if certified_here:
+        if single_here and certified.within_range(walked[14], norms):  # as float32_product takes it
+            product32 = _product(gemm32, walked[13], single)
+            error = certified.product_error(walked[14], weight_matrix.shape[1])
+            certified_here = True
             merged = interpolation.merge(product32, values, *crossings, columns[depth], bias, bias, False)
             previous = values
         else:
-            y = _product(gemm64, walked[12], weight_matrix)
+            rectified = np.maximum(values, 0.0) if single_here else walked[12]  # (rare: out of range)
+            y = _product(gemm64, rectified, weight_matrix)
             merged = interpolation.merge(y, values, *crossings, columns[depth], bias, bias, True)
         values = merged
     return segment, t, layer, counts

@@ -40,19 +40,38 @@ def _lerp(a: float, b: float, weight: float) -> float:
     return a + weight * (b - a) if abs(weight) < 0.5 else b - (b - a) * (1.0 - weight)
 
 
-@njit(cache=True, nogil=True)
-def interval_crossings(z: np.ndarray, segment: np.ndarray) -> np.ndarray:
-    """Number of neurons changing sign between consecutive points of one segment (rows sorted)."""
+#: What :func:`walk_layer` gives for the next layer's matrix product, at the old points: nothing,
+#: relu(z) in float64, or relu(z) rounded to float32 with each row's norm (see ``_rectify_float32``).
+NO_PRODUCT, FLOAT64_PRODUCT, FLOAT32_PRODUCT = 0, 1, 2
+
+
+# The norm's sum may be taken in any order, and with fused multiply-adds: its rounding error is
+# within (n + 1) float64 units in any order, which the bound's 1% margin covers. So it vectorises
+# (4.7 times faster here). The other arithmetic here is on integers and maxima, which these flags
+# leave as they are.
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def interval_crossings(z: np.ndarray, segment: np.ndarray, product: int) -> tuple[np.ndarray, ...]:
+    """Number of neurons changing sign between consecutive points of one segment (rows sorted),
+    and in the same pass over the rows what ``product`` asks for (see :data:`FLOAT64_PRODUCT`;
+    empty arrays where not asked): relu(z) in float64, relu(z) in float32, each row's norm."""
     points, width = z.shape
     bits = z.view(np.int64)
     counts = np.zeros(max(points - 1, 0), dtype=np.int64)
-    for i in range(points - 1):
-        if segment[i] == segment[i + 1]:
+    double = np.empty((points if product == FLOAT64_PRODUCT else 0, width))
+    single = np.empty((points if product == FLOAT32_PRODUCT else 0, width), dtype=np.float32)
+    norms = np.empty(points if product == FLOAT32_PRODUCT else 0)
+    for i in range(points):
+        if product == FLOAT64_PRODUCT:
+            for k in range(width):
+                double[i, k] = max(z[i, k], 0.0)
+        elif product == FLOAT32_PRODUCT:
+            norms[i] = _rectify_float32(z, single, i)
+        if i < points - 1 and segment[i] == segment[i + 1]:
             count = 0
             for k in range(width):  # (rows indexed in place: a view costs two reference counts)
                 count += _crosses_bits(bits[i, k], bits[i + 1, k])
             counts[i] = count
-    return counts
+    return counts, double, single, norms
 
 
 @njit(cache=True)
@@ -228,17 +247,17 @@ def walk_layer(
     tolerance: float,
     depth: int,
     rectify: bool,
-    rectify_old: bool,
+    product: int,
 ) -> tuple[np.ndarray, ...]:
     """One layer of the walk in one call (the fewer calls, the fewer hand-overs of the GIL between
     threads): its crossings placed and gathered (:func:`place`) and its new points inserted
-    (:func:`split`). Returns place's arrays but ``new``, then split's, then, with ``rectify_old``,
-    relu(z) at the old points (for the next layer's matrix product)."""
-    counts = interval_crossings(z, segment)
+    (:func:`split`). Returns place's arrays but ``new``, then split's, then what ``product`` asks
+    for at the old points (see :func:`interval_crossings`): relu(z) in float64, in float32, and
+    the rows' norms."""
+    counts, double, single, norms = interval_crossings(z, segment, product)
     start, neuron, weight, abs_left, abs_right, slot, new = place(z, t, counts, tolerance)
     inserted = split(z, t, segment, layer, start, neuron, weight, slot, new, depth, rectify)
-    old = np.maximum(z, 0.0) if rectify_old else np.empty((0, z.shape[1]))
-    return (start, neuron, weight, abs_left, abs_right, slot) + inserted + (old,)
+    return (start, neuron, weight, abs_left, abs_right, slot) + inserted + (double, single, norms)
 
 
 @njit(cache=True, nogil=True)
@@ -246,26 +265,29 @@ def count_breakpoints(
     z: np.ndarray, t: np.ndarray, segment: np.ndarray, segments: int, tolerance: float
 ) -> np.ndarray:
     """The last layer's new breakpoints per segment, counted, not placed."""
-    counts = interval_crossings(z, segment)
+    counts = interval_crossings(z, segment, NO_PRODUCT)[0]
     new = place(z, t, counts, tolerance)[6]
     return per_segment(new, segment, segments)
 
 
-# The norm's sum may be taken in any order, and with fused multiply-adds: its rounding error is
-# within (n + 1) float64 units in any order, which the bound's 1% margin covers. So it vectorises
-# (4.7 times faster here).
+@njit(cache=True, inline="always")
+def _rectify_float32(z: np.ndarray, out: np.ndarray, row: int) -> float:
+    """relu of a row of ``z`` rounded to float32 into ``out`` (for a float32 matrix product), and
+    its norm (float64) for the product's error bound; callers take the norm's sum in any order
+    (see :func:`interval_crossings`)."""
+    total = 0.0
+    for k in range(z.shape[1]):
+        value = max(z[row, k], 0.0)
+        out[row, k] = value
+        total += value * value
+    return np.sqrt(total)
+
+
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def rectified_float32(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """relu(z) rounded to float32 for a float32 matrix product, and each row's norm (float64) for
-    the product's error bound, in one pass."""
-    points, width = z.shape
-    out = np.empty((points, width), dtype=np.float32)
-    norms = np.empty(points)
-    for i in range(points):
-        total = 0.0
-        for k in range(width):
-            value = max(z[i, k], 0.0)
-            out[i, k] = value
-            total += value * value
-        norms[i] = np.sqrt(total)
+    """relu(z) rounded to float32 and each row's norm, in one pass (see ``_rectify_float32``)."""
+    out = np.empty(z.shape, dtype=np.float32)
+    norms = np.empty(len(z))
+    for i in range(len(z)):
+        norms[i] = _rectify_float32(z, out, i)
     return out, norms

@@ -66,11 +66,10 @@ def walk(
         certify = linear is not None and depth + 2 == len(blocks) and not last_layer_points
         layer32 = certified.Float32Layer.cached(linear, columns) if certify else None
         product = certified.float32_product(values, layer32) if certify else None
-        walked = kernels.walk_layer(
-            values, t, segment, layer, tolerance, depth, rectify, linear is not None and product is None
-        )
+        dense64 = kernels.FLOAT64_PRODUCT if linear is not None and product is None else kernels.NO_PRODUCT
+        walked = kernels.walk_layer(values, t, segment, layer, tolerance, depth, rectify, dense64)
         start, neuron, weight, abs_left, abs_right, slot = walked[:6]
-        rectified, t, segment, layer, destination, point_weight, rectified_old = walked[6:]
+        rectified, t, segment, layer, destination, point_weight, rectified_old = walked[6:13]
         if rectify:  # the next layer is not dense: evaluate it at every point
             z = apply_affine(blocks[depth + 1], [torch.from_numpy(rectified).view(-1, *shape)])[0]
         elif linear is not None:  # at the old points only; the new ones follow by interpolation
