@@ -16,7 +16,8 @@ flushed to zero) adds at most 2^-126 per input and per product: ``sqrt(n) 2^-126
 its weights are 0 or between 2^-100 and 2^100 in size, and a chunk only if ||W_k|| ||h|| stays
 below 2^100 (else in float64, as before). The factor carries 1% more for the float64 steps after
 the product, which holds for n up to 16,000. Values at the points a layer inserts are convex
-combinations of their neighbours' (see ``interpolation.merge``), so their bound is the larger of the two.
+combinations of their neighbours' (see ``interpolation.merge``), so their bound is the larger of
+the two.
 
 A value within its bound of zero is recomputed in float64 (bias plus the dot product over the
 point's active inputs); crossings whose places are not certainly apart (nor from the interval's
@@ -56,6 +57,11 @@ def float64_array(parameter: torch.Tensor) -> np.ndarray:
     return np.array(parameter.detach().numpy(), dtype=np.float64, order="C")
 
 
+def float64_bias(linear: nn.Linear) -> np.ndarray:
+    """A CPU layer's bias as a float64 array (a copy), zeros where it has none."""
+    return np.zeros(linear.out_features) if linear.bias is None else float64_array(linear.bias)
+
+
 @dataclass
 class Float32Layer:
     """A dense layer as the certified count uses it, made once per count: its float32 weight (for
@@ -80,7 +86,7 @@ class Float32Layer:
         return cls(
             torch.from_numpy(weight.astype(np.float32)),
             weight,
-            np.zeros(linear.out_features) if linear.bias is None else float64_array(linear.bias),
+            float64_bias(linear),
             np.sqrt(np.einsum("ij,ij->i", weight, weight)),
             safe,
         )

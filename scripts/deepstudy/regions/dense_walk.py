@@ -27,9 +27,9 @@ from deepstudy.regions.layers import DTYPE, apply_affine, dense_linear, hidden_b
 @dataclass(frozen=True)
 class DenseLayers:
     """The hidden layers after the first, as the kernel takes them: float64 weights (out, in),
-    biases and weight columns (the weights transposed, for ``interpolation.merge``); and the last one's
-    float32 weights with what its certified count needs, or ``certify`` False where float32 is
-    unsafe (see :func:`certified.float32_product`)."""
+    biases and weight columns (the weights transposed, for ``interpolation.merge``); and the last
+    one's float32 weights with what its certified count needs, or ``certify`` False where float32
+    is unsafe (see :func:`certified.float32_product`)."""
 
     weights: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...]
@@ -53,7 +53,7 @@ class DenseLayers:
         if not linears:
             return None
         weights = tuple(certified.float64_array(linear.weight) for linear in linears)
-        biases = tuple(_float64_bias(linear) for linear in linears)
+        biases = tuple(certified.float64_bias(linear) for linear in linears)
         last = certified.Float32Layer.of(linears[-1])
         return cls(
             weights,
@@ -64,10 +64,6 @@ class DenseLayers:
             last.floor,
             last.usable,
         )
-
-
-def _float64_bias(linear: nn.Linear) -> np.ndarray:
-    return np.zeros(linear.out_features) if linear.bias is None else certified.float64_array(linear.bias)
 
 
 @njit(cache=True, nogil=True)
@@ -190,7 +186,7 @@ def chunk_walker(
         shape, first = tuple(values.shape[1:]), (np.empty((0, 0)), np.empty(0))
     else:  # applied in each chunk's call, in the chunks' threads
         values, shape = ends, (linear.out_features,)
-        first = (certified.float64_array(linear.weight), _float64_bias(linear))
+        first = (certified.float64_array(linear.weight), certified.float64_bias(linear))
     layers = DenseLayers.of(net, shape)
     if layers is None:
         return None

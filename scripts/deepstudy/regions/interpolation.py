@@ -21,11 +21,18 @@ _NEAR_ZERO = 1e-11
 
 
 @njit(cache=True, inline="always")
+def _as_float(bits: int, scratch: tuple) -> float:
+    """The float64 whose bits are ``bits``. ``scratch``: a one-element int64 array and its float64
+    view."""
+    scratch[0][0] = bits
+    return scratch[1][0]
+
+
+@njit(cache=True, inline="always")
 def _extreme_magnitude(bits: np.ndarray, row: int, largest: bool, scratch: tuple) -> float:
     """max |value| (``largest``) or min |value| of a row, given the array's bits read as integers
     (``bits``), compared as integers: four times faster than as floats, and no temporary array
-    (the kernels run it once per new point). ``scratch``: a one-element int64 array and its
-    float64 view, to read the bits back as a float."""
+    (the kernels run it once per new point)."""
     extreme = np.int64(0) if largest else _MAGNITUDE_BITS
     for k in range(bits.shape[1]):
         magnitude = bits[row, k] & _MAGNITUDE_BITS
@@ -33,14 +40,7 @@ def _extreme_magnitude(bits: np.ndarray, row: int, largest: bool, scratch: tuple
             extreme = magnitude if magnitude > extreme else extreme
         else:
             extreme = magnitude if magnitude < extreme else extreme
-    scratch[0][0] = extreme
-    return scratch[1][0]
-
-
-@njit(cache=True, inline="always")
-def _as_float(bits: int, scratch: tuple) -> float:
-    scratch[0][0] = bits
-    return scratch[1][0]
+    return _as_float(extreme, scratch)
 
 
 @njit(cache=True, inline="always")

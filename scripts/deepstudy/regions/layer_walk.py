@@ -2,10 +2,10 @@
 
 Points stay sorted along the segments and each layer's new points are written between their
 neighbours by the kernels of :mod:`deepstudy.regions.kernels`. Where the next layer is dense, its
-values at the new points come by interpolation, not by a matrix product (``interpolation.merge``), and
-the products are taken in torch between kernel calls; other layers (convolutions, a Linear on
-each row of 2-D values) are evaluated at every point. Through an MLP the same walk runs in one
-compiled call (:mod:`deepstudy.regions.dense_walk`).
+values at the new points come by interpolation, not by a matrix product
+(``interpolation.merge``), and the products are taken in torch between kernel calls; other layers
+(convolutions, a Linear on each row of 2-D values) are evaluated at every point. Through an MLP
+the same walk runs in one compiled call (:mod:`deepstudy.regions.dense_walk`).
 """
 
 from __future__ import annotations
