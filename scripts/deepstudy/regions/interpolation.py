@@ -106,15 +106,15 @@ def merge(
     added = len(point_weight)
     out = np.empty((points + added if old_rows else added, width))
     out_bits = out.view(np.int64)
-    largest_weight = np.zeros(len(columns))
-    for k in range(len(columns)):
-        for m in range(width):
-            largest_weight[k] = max(largest_weight[k], abs(columns[k, m]))
     running, ends = np.empty(width), np.empty((2, width))  # an interval's ends: y + offset
     end_bits = ends.view(np.int64)
     crossing_here = np.zeros(len(columns), dtype=np.bool_)
     bits = np.empty(1, dtype=np.int64)
     scratch = (bits, bits.view(np.float64))
+    largest_weight = np.empty(len(columns))  # (compared as floats, this pass cost a chunk 25 us)
+    column_bits = columns.view(np.int64)
+    for k in range(len(columns)):
+        largest_weight[k] = _extreme_magnitude(column_bits, k, True, scratch)
     layer = (columns, bias)
     for i in range(points):
         at = destination[i]
