@@ -7,11 +7,13 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from deepstudy import models
-from deepstudy.regions import parallel
+from deepstudy.regions import dense_walk, parallel
 from deepstudy.regions.lines import breakpoints_1d, count_regions_1d
+from numba import njit
 from torch import nn
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
@@ -140,3 +142,28 @@ def test_the_caller_takes_chunks_too():
 
     assert parallel.map_chunks(chunk, range(8), 2) == list(range(8))
     assert threading.get_ident() in seen and len(set(seen)) <= 2
+
+
+@njit(nogil=True)
+def _claim_many(claimed, taken):  # noqa: ANN001, ANN202
+    """Numbers of ``claimed`` taken one by one, each written where it was taken."""
+    while True:
+        number = dense_walk._claim(claimed)
+        if number >= len(taken):
+            return
+        taken[number] += 1
+
+
+def test_threads_in_one_compiled_loop_each_take_a_chunk_number_once():
+    # the 1D count's threads each run one compiled loop, taking the next chunk by an atomic
+    # increment that gives the number before it: every chunk once, none skipped, whatever the threads
+    claimed, taken = np.zeros(1, dtype=np.int64), np.zeros(2_000_000, dtype=np.int64)
+    _claim_many(claimed, taken[:10])  # compiled before the threads start
+    claimed[0], taken[:] = 0, 0
+    threads = [threading.Thread(target=_claim_many, args=(claimed, taken)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (taken == 1).all()
+    assert claimed[0] == len(taken) + 3  # each thread's last number, past the end

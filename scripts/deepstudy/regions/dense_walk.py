@@ -11,12 +11,13 @@ certified float32 product (:mod:`deepstudy.regions.certified`) where that is saf
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 from torch import nn
 
 from deepstudy.regions import blas, certified, interpolation, kernels, parallel
@@ -166,14 +167,72 @@ def walk(
     return segment, t, layer, counts
 
 
+@intrinsic
+def _claim(typingctx, counter):  # noqa: ANN001, ANN202
+    """counter[0] (an int64 array), incremented atomically: threads running one compiled loop each
+    take the next chunk by it, without the GIL."""
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, signature, arguments):  # noqa: ANN001, ANN202
+        data = context.make_array(signature.args[0])(context, builder, arguments[0]).data
+        return builder.atomic_rmw("add", data, ir.Constant(ir.IntType(64), 1), "monotonic")
+
+    return types.int64(counter), codegen
+
+
+@njit(cache=True, nogil=True)
+def count_chunks(claimed: np.ndarray, chunk: int, arguments: tuple, out: np.ndarray) -> None:
+    """Regions per segment into ``out``, chunk after chunk of ``chunk`` segments, each taken by the
+    next number of ``claimed`` (shared by the threads running this loop side by side): one call
+    per thread and count, where one per chunk cost its arguments' unpacking and a return to Python.
+    ``arguments``: :func:`walk`'s but ``last_layer_points``, the inputs those of all segments."""
+    gemm64, gemm32, inputs, first, layers, single, norms, floor, certify, tolerance = arguments
+    segments = len(inputs) // 2
+    while True:
+        begin = _claim(claimed) * chunk
+        if begin >= segments:
+            return
+        stop = min(begin + chunk, segments)
+        ends = inputs[2 * begin : 2 * stop]
+        segment, _, layer, counts = walk(
+            gemm64, gemm32, ends, first, layers, single, norms, floor, certify, tolerance, False
+        )
+        for s in range(stop - begin):
+            out[begin + s] = counts[s] + 1
+        for p in range(len(layer)):
+            if layer[p] >= 0:
+                out[begin + segment[p]] += 1
+
+
+@dataclass(frozen=True)
+class ChunkWalker:
+    """:func:`walk` with a count's arguments, made once per count (see :func:`chunk_walker`)."""
+
+    arguments: tuple  # walk's but last_layer_points, the inputs those of all segments
+
+    def __call__(self, first: int, segments: int, last_layer_points: bool) -> tuple[np.ndarray, ...]:
+        """The walk of ``segments`` segments from ``first`` (see :func:`walk`)."""
+        gemm64, gemm32, inputs, *rest = self.arguments
+        ends = inputs[2 * first : 2 * (first + segments)]
+        return walk(gemm64, gemm32, ends, *rest, last_layer_points)
+
+    def regions(self, chunk: int, threads: int) -> np.ndarray:
+        """Regions per segment, chunks of ``chunk`` segments walked on ``threads`` threads."""
+        out = np.empty(len(self.arguments[2]) // 2, dtype=np.int64)
+        claimed = np.zeros(1, dtype=np.int64)
+        parallel.together(lambda: count_chunks(claimed, chunk, self.arguments, out), threads)
+        return out
+
+
 def chunk_walker(
     net: nn.Module, start: torch.Tensor, end: torch.Tensor, tolerance: float
-) -> Callable[[int, int, bool], tuple[np.ndarray, ...]] | None:
-    """Where ``net`` (of any float dtype) is an MLP and a checked BLAS is at hand, :func:`walk` as
-    a function of a chunk's first segment, its number of segments and ``last_layer_points``; else
-    None (then the walk runs layer by layer, its products in torch). Where the first hidden layer
-    is one dense Linear, each chunk's call applies it too, in the chunk's thread; else its values
-    at every segment's ends are taken here in torch (float64), before the chunks."""
+) -> ChunkWalker | None:
+    """Where ``net`` (of any float dtype) is an MLP and a checked BLAS is at hand, :func:`walk` of
+    any chunk of the segments; else None (then the walk runs layer by layer, its products in torch).
+    Where the first hidden layer is one dense Linear, each chunk's call applies it too, in the
+    chunk's thread; else its values at every segment's ends are taken here in torch (float64),
+    before the chunks."""
     routines = blas.gemm()
     if routines is None:
         return None
@@ -190,22 +249,17 @@ def chunk_walker(
     layers = DenseLayers.of(net, shape)
     if layers is None:
         return None
-    values = values.flatten(1).contiguous().numpy()
-    packed = (layers.weights, layers.biases, layers.columns)
-
-    def walk_chunk(first_segment: int, segments: int, last_layer_points: bool) -> tuple[np.ndarray, ...]:
-        return walk(
+    return ChunkWalker(
+        (
             routines.double,
             routines.single,
-            values[2 * first_segment : 2 * (first_segment + segments)],
+            values.flatten(1).contiguous().numpy(),
             first,
-            packed,
+            (layers.weights, layers.biases, layers.columns),
             layers.single,
             layers.norms,
             layers.floor,
             layers.certify,
             tolerance,
-            last_layer_points,
         )
-
-    return walk_chunk
+    )

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from torch import nn
 
 from deepstudy.regions import parallel
 from deepstudy.regions.layers import DTYPE, apply_affine, float64_copy, hidden_blocks
+
+if TYPE_CHECKING:
+    from deepstudy.regions.dense_walk import ChunkWalker
 
 #: Breakpoints closer than this along a segment (in t, the fraction of its length) are one: 2^-40,
 #: 4096 float64 ulps of t = 1. The places of coincident crossings, computed through a few layers,
@@ -257,21 +261,24 @@ def _walk_1d_compiled(
 # The public functions --------------------------------------------------------------------------
 
 
-def _dense_walk(net: nn.Module, start: torch.Tensor, end: torch.Tensor) -> Callable | None:
-    """Where ``net`` is an MLP, the walk of a chunk in one compiled call (see
-    :mod:`deepstudy.regions.dense_walk`): a function of the chunk's first segment, its number of
-    segments and ``last_layer_points``; None for other networks, or without a checked BLAS."""
+def _dense_walk(net: nn.Module, start: torch.Tensor, end: torch.Tensor) -> ChunkWalker | None:
+    """Where ``net`` is an MLP, the walk of any chunk in one compiled call (see
+    :mod:`deepstudy.regions.dense_walk`); None for other networks, or without a checked BLAS."""
     from deepstudy.regions import dense_walk  # compiled on first use, then cached
 
-    walker = dense_walk.chunk_walker(net, start, end, COINCIDENT)
-    if walker is None:
-        return None
+    return dense_walk.chunk_walker(net, start, end, COINCIDENT)
 
-    def walk(first: int, segments: int, last_layer_points: bool) -> _Points1D:
-        segment, t, layer, counts = walker(first, segments, last_layer_points)
-        return _Points1D.of_arrays(segment, t, layer, None if last_layer_points else counts)
 
-    return walk
+def _checked(
+    start: torch.Tensor, end: torch.Tensor, compiled: bool | None
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """The segments' ends, detached, and whether the compiled kernels walk them (by default on the
+    CPU; asked for elsewhere, an error)."""
+    if start.shape != end.shape:
+        raise ValueError(f"start {tuple(start.shape)} and end {tuple(end.shape)} differ in shape")
+    if compiled and start.device.type != "cpu":
+        raise ValueError(f"the compiled region kernels run on the CPU, not on {start.device}")
+    return start.detach(), end.detach(), start.device.type == "cpu" if compiled is None else compiled
 
 
 def _walks(
@@ -287,12 +294,8 @@ def _walks(
     that walked the chunk), with the compiled kernels on the CPU unless ``compiled`` says otherwise.
     Compiled walks run a chunk per thread (torch's thread count, see
     :mod:`deepstudy.regions.parallel`); the tensor walk runs chunks in turn, each op threaded."""
-    if start.shape != end.shape:
-        raise ValueError(f"start {tuple(start.shape)} and end {tuple(end.shape)} differ in shape")
-    start, end, device = start.detach(), end.detach(), start.device
-    if compiled and device.type != "cpu":
-        raise ValueError(f"the compiled region kernels run on the CPU, not on {device}")
-    compiled = device.type == "cpu" if compiled is None else compiled
+    start, end, compiled = _checked(start, end, compiled)
+    device = start.device
     walk = partial(_walk_1d_compiled, columns={}) if compiled else _walk_1d_tensor
     threads = torch.get_num_threads()
     chunk = chunk or _default_chunk(device, len(start), threads)
@@ -303,7 +306,8 @@ def _walks(
     @torch.no_grad()  # grad mode is per thread
     def chunk_points(first: int) -> _Points1D:
         if dense is not None:  # (no slices of the tensors: each torch call hands the GIL over)
-            return dense(first, min(chunk, len(start) - first), last_layer_points)
+            walked = dense(first, min(chunk, len(start) - first), last_layer_points)
+            return _Points1D.of_arrays(*walked[:3], None if last_layer_points else walked[3])
         a, b = start[first : first + chunk], end[first : first + chunk]
         if has_hidden:
             return walk(net, a, b, last_layer_points)
@@ -363,6 +367,13 @@ def count_regions_1d(
     layer's breakpoints.
     Returns an int64 tensor of shape (n,).
     """
+    start, end, compiled = _checked(start, end, compiled)
+    if compiled and hidden_blocks(net):
+        dense = _dense_walk(net, start, end)
+        if dense is not None:  # an MLP: each thread walks chunk after chunk in one compiled call
+            threads = torch.get_num_threads()
+            chunk = chunk or _default_chunk(start.device, len(start), threads)
+            return torch.from_numpy(dense.regions(chunk, threads))
     on_cpu = start.device.type == "cpu"
 
     def regions(p: _Points1D) -> torch.Tensor:  # taken in the chunk's thread, in parallel

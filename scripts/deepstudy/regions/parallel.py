@@ -63,20 +63,35 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
-def map_chunks(function: Callable[[Item], Result], chunks: Iterable[Item], threads: int) -> list[Result]:
-    """``function`` applied to each chunk, in order, on up to ``threads`` threads: the caller's and
-    kept pool threads, each taking the next chunk as it finishes one (in turn where called from one
-    of those threads). Memory freed by one chunk is kept for the next (see
-    :mod:`deepstudy.regions.heap`).
+def together(function: Callable[[], object], threads: int) -> None:
+    """``function()`` run on ``threads`` threads at once, the caller's and kept pool threads (once,
+    in the caller, where called from one of those threads), with torch's own intra-op threads set
+    to one meanwhile; returns when all are done, raising the first failure. Memory freed by one
+    chunk is kept for the next (see :mod:`deepstudy.regions.heap`).
 
     The caller works too, rather than waiting: a pool thread whose core has been idle can take a
     couple of milliseconds to wake on a virtual machine (1.7 ms here after 0.1 s idle), which the
-    caller's chunks cover, and the caller wakes no one when the last chunk is done."""
+    caller's share covers, and the caller wakes no one when the work is done."""
     keep_freed_memory()
+    if threads <= 1 or getattr(_worker, "in_pool", False):
+        function()
+        return
+    with torch_threads(1):
+        helpers = [_pool(threads - 1).submit(function) for _ in range(threads - 1)]
+        _worker.in_pool = True  # a map called from here runs in turn
+        try:
+            function()
+        finally:
+            _worker.in_pool = False
+            wait(helpers)
+        for helper in helpers:
+            helper.result()  # a helper's failure, raised here
+
+
+def map_chunks(function: Callable[[Item], Result], chunks: Iterable[Item], threads: int) -> list[Result]:
+    """``function`` applied to each chunk, in order, on up to ``threads`` threads (see
+    :func:`together`), each taking the next chunk as it finishes one."""
     chunks = list(chunks)
-    workers = max(1, min(threads, len(chunks)))
-    if workers == 1 or getattr(_worker, "in_pool", False):
-        return [function(chunk) for chunk in chunks]
     results: list = [None] * len(chunks)
     taken, taking = count(), threading.Lock()  # the next chunk's index, one thread at a time
     failed = threading.Event()
@@ -93,16 +108,7 @@ def map_chunks(function: Callable[[Item], Result], chunks: Iterable[Item], threa
                 failed.set()  # the others stop after their current chunk
                 raise
 
-    with torch_threads(1):
-        helpers = [_pool(workers - 1).submit(drain) for _ in range(workers - 1)]
-        _worker.in_pool = True  # a map called from a chunk runs in turn here too
-        try:
-            drain()
-        finally:
-            _worker.in_pool = False
-            wait(helpers)
-        for helper in helpers:
-            helper.result()  # a helper's failure, raised here
+    together(drain, max(1, min(threads, len(chunks))))
     return results
 
 
