@@ -215,6 +215,7 @@ def test_no_segments_or_planes_give_empty_counts():
     net = mlp(3, [4], seed=0)
     nothing = torch.zeros(0, 3)
     assert count_regions_1d(net, nothing, nothing).shape == (0,)
+    assert count_regions_1d(mlp(3, [4, 4, 4], seed=0), nothing, nothing).shape == (0,)  # the MLP walk
     assert sampled_regions_1d(net, nothing, nothing).shape == (0,)
     assert grid_regions_2d(net, torch.zeros(0, 3, 3)).shape == (0,)
 

@@ -75,12 +75,14 @@ class Float32Layer:
     safe: bool
 
     @classmethod
-    def of(cls, linear: nn.Linear) -> Float32Layer:
-        """The layer (on the CPU), made in numpy: a dozen torch calls cost more than the arithmetic
-        on a layer of a few hundred neurons, and a count makes this before its threads start."""
-        weight = float64_array(linear.weight)
+    def of(cls, linear: nn.Linear, weight: np.ndarray | None = None) -> Float32Layer:
+        """The layer (on the CPU; ``weight``: its weight in float64, where made already), made in
+        numpy: a dozen torch calls cost more than the arithmetic on a layer of a few hundred
+        neurons, and a count makes this before its threads start."""
+        weight = float64_array(linear.weight) if weight is None else weight
         size = np.abs(weight)
-        safe = bool(((size == 0) | ((size >= _SMALL) & (size < _LARGE))).all()) and (
+        smallest = np.where(size == 0.0, _SMALL, size).min(initial=_SMALL)  # of the nonzero weights
+        safe = bool(size.max(initial=0.0) < _LARGE and smallest >= _SMALL) and (
             linear.in_features <= _MOST_INPUTS
         )
         return cls(
