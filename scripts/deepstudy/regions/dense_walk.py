@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 from torch import nn
@@ -177,7 +176,7 @@ def _claim(typingctx, counter):  # noqa: ANN001, ANN202
 
     def codegen(context, builder, signature, arguments):  # noqa: ANN001, ANN202
         data = context.make_array(signature.args[0])(context, builder, arguments[0]).data
-        return builder.atomic_rmw("add", data, ir.Constant(ir.IntType(64), 1), "monotonic")
+        return builder.atomic_rmw("add", data, context.get_constant(types.int64, 1), "monotonic")
 
     return types.int64(counter), codegen
 
