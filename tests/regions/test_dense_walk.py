@@ -116,3 +116,17 @@ def test_the_first_hidden_layer_may_be_any_affine_layer_the_others_dense_ones():
     assert torch.equal(
         count_regions_1d(single, start, end), count_regions_1d(single, start, end, compiled=False)
     )
+
+
+def test_mlps_of_every_depth_share_one_compiled_walk():
+    # the layers go to the kernel in flat arrays, not a tuple of arrays per layer: each depth compiled
+    # anew took 10-12 s (a default `make run` analyses three)
+    from deepstudy.regions import dense_walk
+
+    before = len(dense_walk.count_chunks.signatures)
+    for depth, seed in ((2, 0), (3, 1), (5, 2)):
+        net = mlp(6, [12] * depth, seed)
+        start, end = random_segments(9, (6,), seed)
+        counts = count_regions_1d(net, start, end)
+        assert torch.equal(counts, count_regions_1d(net, start, end, compiled=False))
+    assert len(dense_walk.count_chunks.signatures) <= before + 1

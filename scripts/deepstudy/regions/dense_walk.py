@@ -66,6 +66,30 @@ class DenseLayers:
             last.usable,
         )
 
+    def packed(self) -> tuple[np.ndarray, ...]:
+        """The weights, biases and columns each in one flat float64 array, layer after layer, and
+        each layer's (outputs, inputs): as the kernel takes them, in arrays whose types do not
+        depend on the number of layers, so that it is compiled once for MLPs of every depth (as a
+        tuple of arrays per layer, each depth was compiled anew: 10-12 s each)."""
+        arrays = (self.weights, self.biases, self.columns)
+        flat = [np.concatenate([array.ravel() for array in layers]) for layers in arrays]
+        return (*flat, np.array([weight.shape for weight in self.weights], dtype=np.int64))
+
+
+@njit(cache=True, inline="always")
+def _layer(packed: tuple, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Layer ``depth``'s weight (outputs, inputs), bias and columns: views of
+    :meth:`DenseLayers.packed`."""
+    weights, biases, columns, shapes = packed
+    start, first = 0, 0
+    for d in range(depth):
+        start += shapes[d, 0] * shapes[d, 1]
+        first += shapes[d, 0]
+    outputs, inputs = shapes[depth, 0], shapes[depth, 1]
+    stop = start + outputs * inputs
+    weight = weights[start:stop].reshape((outputs, inputs))
+    return weight, biases[first : first + outputs], columns[start:stop].reshape((inputs, outputs))
+
 
 @njit(cache=True, nogil=True)
 def _product(gemm, x: np.ndarray, weight: np.ndarray) -> np.ndarray:  # noqa: ANN001
@@ -94,8 +118,7 @@ def walk(
     breakpoints per segment, counted (zeros with ``last_layer_points``: then they are points too).
     ``first``: the first hidden layer's float64 weight and bias, applied to the inputs here; where
     the weight has no rows, the inputs are that layer's values already. ``layers``:
-    :class:`DenseLayers`' weights, biases and columns."""
-    weights, biases, columns = layers
+    :meth:`DenseLayers.packed`."""
     first_weight, first_bias = first
     z = inputs
     if len(first_weight) > 0:
@@ -111,7 +134,7 @@ def walk(
     layer = np.full(2 * segments, -1, dtype=np.int64)
     values = z
     counts = np.zeros(segments, dtype=np.int64)
-    hidden = len(weights) + 1
+    hidden = len(layers[3]) + 1
     # the certified count's inputs, from the product of the last hidden layer
     error = np.empty(0)
     previous = np.empty((0, 0))
@@ -126,12 +149,13 @@ def walk(
                 walked = kernels.walk_layer(values, t, segment, layer, tolerance, depth, False, NO_PRODUCT)
                 t, segment, layer = walked[7], walked[8], walked[9]
             elif certified_here:
+                last_weight, last_bias, _ = _layer(layers, depth - 1)
                 origin, weight, first, stop = certified.point_origins(
                     destination, start, slot, point_weight, len(t)
                 )
                 before = (previous, origin, weight, first, stop, neuron)
                 counts = certified.count_breakpoints(
-                    (product32, biases[depth - 1], values),  # values: at the new points only
+                    (product32, last_bias, values),  # values: at the new points only
                     certified.point_errors(error, origin, weight),
                     norms,
                     t,
@@ -139,14 +163,14 @@ def walk(
                     segments,
                     tolerance,
                     floor,
-                    weights[depth - 1],
-                    biases[depth - 1],
+                    last_weight,
+                    last_bias,
                     before,
                 )[0]
             else:
                 counts = kernels.count_breakpoints(values, t, segment, segments, tolerance)
             break
-        weight_matrix, bias = weights[depth], biases[depth]
+        weight_matrix, bias, columns = _layer(layers, depth)
         single_here = certify and depth + 2 == hidden and not last_layer_points
         product = FLOAT32_PRODUCT if single_here else FLOAT64_PRODUCT
         walked = kernels.walk_layer(values, t, segment, layer, tolerance, depth, False, product)
@@ -157,12 +181,12 @@ def walk(
             product32 = _product(gemm32, walked[13], single)
             error = certified.product_error(walked[14], weight_matrix.shape[1])
             certified_here = True
-            merged = interpolation.merge(product32, values, *crossings, columns[depth], bias, bias, False)
+            merged = interpolation.merge(product32, values, *crossings, columns, bias, bias, False)
             previous = values
         else:
             rectified = np.maximum(values, 0.0) if single_here else walked[12]  # (rare: out of range)
             y = _product(gemm64, rectified, weight_matrix)
-            merged = interpolation.merge(y, values, *crossings, columns[depth], bias, bias, True)
+            merged = interpolation.merge(y, values, *crossings, columns, bias, bias, True)
         values = merged
     return segment, t, layer, counts
 
@@ -266,7 +290,7 @@ def chunk_walker(
             routines.single,
             values,
             first,
-            (layers.weights, layers.biases, layers.columns),
+            layers.packed(),
             layers.single,
             layers.norms,
             layers.floor,
