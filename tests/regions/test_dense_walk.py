@@ -42,7 +42,7 @@ def test_a_library_without_the_routines_is_not_used(monkeypatch):
         assert blas.gemm() is None
         net = mlp(6, [16, 16], seed=0)
         start, end = random_segments(9, (6,), seed=0)
-        assert lines._dense_walk(net, start, end) is None
+        assert lines._dense_walk(net, start, end, True) is None
         assert count_regions_1d(net, start, end).sum() > 9  # counted layer by layer
     finally:
         blas.gemm.cache_clear()
@@ -66,10 +66,10 @@ def test_one_call_walk_places_and_counts_what_the_layer_by_layer_walk_does(
             if isinstance(layer, nn.Linear):
                 layer.bias = None
     start, end = random_segments(23, (input_size,), seed)
-    assert lines._dense_walk(net, start, end) is not None  # float32 weights, walked in float64
+    assert lines._dense_walk(net, start, end, True) is not None  # float32 weights, walked in float64
     found = {chunk: breakpoints_1d(net, start, end, chunk=chunk) for chunk in (5, 23)}
     counts = count_regions_1d(net, start, end, chunk=5)
-    monkeypatch.setattr(lines, "_dense_walk", lambda net, start, end: None)
+    monkeypatch.setattr(lines, "_dense_walk", lambda net, start, end, compiled: None)
     assert torch.equal(counts, count_regions_1d(net, start, end, chunk=5))
     for chunk, points in found.items():
         expected = breakpoints_1d(net, start, end, chunk=chunk)
@@ -99,20 +99,20 @@ def test_the_first_hidden_layer_may_be_any_affine_layer_the_others_dense_ones():
         nn.Conv1d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(18, 8), nn.ReLU(), nn.Linear(8, 2)
     ).double()
     start, end = random_segments(7, (1, 8), seed=5)
-    assert lines._dense_walk(conv_first, start, end) is not None  # taken by torch, once
+    assert lines._dense_walk(conv_first, start, end, True) is not None  # taken by torch, once
     assert torch.equal(
         count_regions_1d(conv_first, start, end), count_regions_1d(conv_first, start, end, compiled=False)
     )
     conv_second = nn.Sequential(
         nn.Conv1d(1, 3, 3), nn.ReLU(), nn.Conv1d(3, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2)
     ).double()
-    assert lines._dense_walk(conv_second, start, end) is None
+    assert lines._dense_walk(conv_second, start, end, True) is None
     rows = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 1)).double()
     start, end = random_segments(7, (3, 4), seed=6)
-    assert lines._dense_walk(rows, start, end) is None  # a Linear on each row of 2-D values
+    assert lines._dense_walk(rows, start, end, True) is None  # a Linear on each row of 2-D values
     single = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 1)).double()
     start, end = random_segments(7, (4,), seed=7)
-    assert lines._dense_walk(single, start, end) is None  # one hidden layer: nothing to multiply
+    assert lines._dense_walk(single, start, end, True) is None  # one hidden layer: nothing to multiply
     assert torch.equal(
         count_regions_1d(single, start, end), count_regions_1d(single, start, end, compiled=False)
     )

@@ -261,9 +261,12 @@ def _walk_1d_compiled(
 # The public functions --------------------------------------------------------------------------
 
 
-def _dense_walk(net: nn.Module, start: torch.Tensor, end: torch.Tensor) -> ChunkWalker | None:
-    """Where ``net`` is an MLP, the walk of any chunk in one compiled call (see
-    :mod:`deepstudy.regions.dense_walk`); None for other networks, or without a checked BLAS."""
+def _dense_walk(net: nn.Module, start: torch.Tensor, end: torch.Tensor, compiled: bool) -> ChunkWalker | None:
+    """Where the compiled kernels walk ``net`` and it is an MLP, the walk of any chunk in one
+    compiled call (see :mod:`deepstudy.regions.dense_walk`); None for other networks, the tensor
+    walk, or without a checked BLAS."""
+    if not compiled or not hidden_blocks(net):
+        return None
     from deepstudy.regions import dense_walk  # compiled on first use, then cached
 
     return dense_walk.chunk_walker(net, start, end, COINCIDENT)
@@ -287,20 +290,20 @@ def _walks(
     end: torch.Tensor,
     chunk: int | None,
     last_layer_points: bool,
-    compiled: bool | None,
+    compiled: bool,
+    dense: ChunkWalker | None,
     finish: Callable[[_Points1D], object] | None = None,
 ) -> list[tuple[int, object]]:
     """Each chunk's first segment and its walk (``finish`` of it, where given: taken in the thread
-    that walked the chunk), with the compiled kernels on the CPU unless ``compiled`` says otherwise.
-    Compiled walks run a chunk per thread (torch's thread count, see
+    that walked the chunk) of the segments (as :func:`_checked` gives them), with the compiled
+    kernels or not (``compiled``), an MLP's in one compiled call (``dense``, see
+    :func:`_dense_walk`). Compiled walks run a chunk per thread (torch's thread count, see
     :mod:`deepstudy.regions.parallel`); the tensor walk runs chunks in turn, each op threaded."""
-    start, end, compiled = _checked(start, end, compiled)
     device = start.device
     walk = partial(_walk_1d_compiled, columns={}) if compiled else _walk_1d_tensor
     threads = torch.get_num_threads()
     chunk = chunk or _default_chunk(device, len(start), threads)
     has_hidden = bool(hidden_blocks(net))
-    dense = _dense_walk(net, start, end) if compiled and has_hidden else None
     net = float64_copy(net, device) if dense is None else net
 
     @torch.no_grad()  # grad mode is per thread
@@ -340,8 +343,10 @@ def breakpoints_1d(
     kernels do the bookkeeping (``compiled=False``: tensor operations, as on other devices; both
     give the same points).
     """
+    start, end, compiled = _checked(start, end, compiled)
+    dense = _dense_walk(net, start, end, compiled)
     segment, t, layer = [], [], []
-    for first, points in _walks(net, start, end, chunk, True, compiled):
+    for first, points in _walks(net, start, end, chunk, True, compiled, dense):
         inner = points.layer >= 0
         segment.append(points.segment[inner] + first)
         t.append(points.t[inner])
@@ -368,12 +373,11 @@ def count_regions_1d(
     Returns an int64 tensor of shape (n,).
     """
     start, end, compiled = _checked(start, end, compiled)
-    if compiled and hidden_blocks(net):
-        dense = _dense_walk(net, start, end)
-        if dense is not None:  # an MLP: each thread walks chunk after chunk in one compiled call
-            threads = torch.get_num_threads()
-            chunk = chunk or _default_chunk(start.device, len(start), threads)
-            return torch.from_numpy(dense.regions(chunk, threads))
+    dense = _dense_walk(net, start, end, compiled)
+    if dense is not None:  # an MLP: each thread walks chunk after chunk in one compiled call
+        threads = torch.get_num_threads()
+        chunk = chunk or _default_chunk(start.device, len(start), threads)
+        return torch.from_numpy(dense.regions(chunk, threads))
     on_cpu = start.device.type == "cpu"
 
     def regions(p: _Points1D) -> torch.Tensor:  # taken in the chunk's thread, in parallel
@@ -382,5 +386,5 @@ def count_regions_1d(
             return torch.from_numpy(inner + p.last_counts.numpy() + 1)
         return torch.bincount(p.segment[p.layer >= 0], minlength=len(p.last_counts)) + p.last_counts + 1
 
-    counts = [c for _, c in _walks(net, start, end, chunk, False, compiled, regions)]
+    counts = [c for _, c in _walks(net, start, end, chunk, False, compiled, None, regions)]
     return torch.cat(counts) if counts else torch.zeros(0, dtype=torch.long, device=start.device)
