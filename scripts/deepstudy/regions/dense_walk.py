@@ -245,7 +245,8 @@ class ChunkWalker:
         """Regions per segment, chunks of ``chunk`` segments walked on ``threads`` threads."""
         out = np.empty(len(self.arguments[2]) // 2, dtype=np.int64)
         claimed = np.zeros(1, dtype=np.int64)
-        parallel.together(lambda: count_chunks(claimed, chunk, self.arguments, out), threads)
+        chunks = -(-len(out) // chunk)  # (no thread woken for nothing to do)
+        parallel.together(lambda: count_chunks(claimed, chunk, self.arguments, out), min(threads, chunks))
         return out
 
 
