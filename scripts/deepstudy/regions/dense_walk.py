@@ -27,14 +27,17 @@ from deepstudy.regions.layers import DTYPE, apply_affine, dense_linear, hidden_b
 
 @dataclass(frozen=True)
 class DenseLayers:
-    """The hidden layers after the first, as the kernel takes them: float64 weights (out, in),
-    biases and weight columns (the weights transposed, for ``interpolation.merge``); and the last
-    one's float32 weights with what its certified count needs, or ``certify`` False where float32
-    is unsafe (see :func:`certified.float32_product`)."""
+    """The hidden layers after the first, as the kernel takes them: ``packed``, their float64
+    weights (out, in), biases and weight columns (the weights transposed, for
+    ``interpolation.merge``), each kind in one flat array, layer after layer, and each layer's
+    (outputs, inputs); and the last one's float32 weights with what its certified count needs, or
+    ``certify`` False where float32 is unsafe (see :func:`certified.float32_product`).
 
-    weights: tuple[np.ndarray, ...]
-    biases: tuple[np.ndarray, ...]
-    columns: tuple[np.ndarray, ...]
+    Flat arrays, whose types do not depend on the number of layers, let one compiled walk serve
+    MLPs of every depth: as a tuple of arrays per layer, each depth was compiled anew (10-12 s each).
+    """
+
+    packed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     single: np.ndarray
     norms: np.ndarray
     floor: float
@@ -53,33 +56,27 @@ class DenseLayers:
             shape = (linear.out_features,)
         if not linears:
             return None
-        weights = tuple(certified.float64_array(linear.weight) for linear in linears)
-        biases = tuple(certified.float64_bias(linear) for linear in linears)
-        last = certified.Float32Layer.of(linears[-1], weights[-1])
+        shapes = np.array([(linear.out_features, linear.in_features) for linear in linears], dtype=np.int64)
+        size = int((shapes[:, 0] * shapes[:, 1]).sum())
+        weights, columns, start = np.empty(size), np.empty(size), 0
+        for linear, (outputs, inputs) in zip(linears, shapes, strict=True):
+            stop = start + outputs * inputs
+            source = linear.weight.detach().numpy()  # each copied once, into its place
+            weight = weights[start:stop].reshape(outputs, inputs)
+            weight[...] = source
+            columns[start:stop].reshape(inputs, outputs)[...] = source.T
+            start = stop
+        biases = np.concatenate([certified.float64_bias(linear) for linear in linears])
+        last = certified.Float32Layer.of(linears[-1], weight)  # (weight: the last layer's)
         return cls(
-            weights,
-            biases,
-            tuple(np.ascontiguousarray(w.T) for w in weights),
-            last.single.numpy(),
-            last.norms,
-            last.floor,
-            last.usable,
+            (weights, biases, columns, shapes), last.single.numpy(), last.norms, last.floor, last.usable
         )
-
-    def packed(self) -> tuple[np.ndarray, ...]:
-        """The weights, biases and columns each in one flat float64 array, layer after layer, and
-        each layer's (outputs, inputs): as the kernel takes them, in arrays whose types do not
-        depend on the number of layers, so that it is compiled once for MLPs of every depth (as a
-        tuple of arrays per layer, each depth was compiled anew: 10-12 s each)."""
-        arrays = (self.weights, self.biases, self.columns)
-        flat = [np.concatenate([array.ravel() for array in layers]) for layers in arrays]
-        return (*flat, np.array([weight.shape for weight in self.weights], dtype=np.int64))
 
 
 @njit(cache=True, inline="always")
 def _layer(packed: tuple, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Layer ``depth``'s weight (outputs, inputs), bias and columns: views of
-    :meth:`DenseLayers.packed`."""
+    :attr:`DenseLayers.packed`."""
     weights, biases, columns, shapes = packed
     start, first = 0, 0
     for d in range(depth):
@@ -118,7 +115,7 @@ def walk(
     breakpoints per segment, counted (zeros with ``last_layer_points``: then they are points too).
     ``first``: the first hidden layer's float64 weight and bias, applied to the inputs here; where
     the weight has no rows, the inputs are that layer's values already. ``layers``:
-    :meth:`DenseLayers.packed`."""
+    :attr:`DenseLayers.packed`."""
     first_weight, first_bias = first
     z = inputs
     if len(first_weight) > 0:
@@ -291,7 +288,7 @@ def chunk_walker(
             routines.single,
             values,
             first,
-            layers.packed(),
+            layers.packed,
             layers.single,
             layers.norms,
             layers.floor,
